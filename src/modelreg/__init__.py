@@ -1,0 +1,3 @@
+"""modelreg: a self-hosted model registry and gateway for LLMs."""
+
+__version__ = "0.1.0"

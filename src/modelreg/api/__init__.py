@@ -1,0 +1,1 @@
+"""HTTP dialects (respan, later openwebui and openai) and their shared plumbing."""

@@ -1,0 +1,144 @@
+"""Error -> (status, JSON body), as one table for the Respan dialect.
+
+| error                          | status | body                                                        |
+|--------------------------------|--------|-------------------------------------------------------------|
+| no credentials                 | 401    | {"detail": "Authentication credentials were not provided."} |
+| bad/expired/revoked credential | 401    | {"detail": "Invalid or expired credentials."}               |
+| NotFound (incl. other orgs')   | 404    | {"detail": "Not found."}                                    |
+| BaseModelNotFound              | 400    | {"detail": "Base model not found", "error": "Base model not found"} |
+| InvalidInput / bad JSON/types  | 400    | {"detail": msg, "<field>": [msg]}                           |
+| ReadOnlyModel                  | 403    | {"detail": "Cannot modify hardcoded models. ..."}            |
+| PreconditionFailed             | 412    | {"detail": msg}                                             |
+| body too large                 | 413    | {"detail": msg}                                             |
+| anything unexpected            | 500    | {"detail": "Internal server error."}; details only in the log |
+
+Messages never contain request secrets: bodies are not echoed, only field paths and type names.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from modelreg.auth.authenticator import AuthenticationFailed
+from modelreg.domain.errors import (
+    BaseModelNotFound,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ReadOnlyModel,
+)
+
+__all__ = ["NotAuthenticated", "exception_handlers", "validation_error_body"]
+
+log = logging.getLogger("modelreg.api")
+
+READ_ONLY_MESSAGES = {
+    "modified": (
+        "Cannot modify hardcoded models. They are synced from code and will be overwritten on next deployment. "
+        "Only database-only models can be modified."
+    ),
+    "deleted": (
+        "Cannot delete hardcoded models. They are synced from code and will be recreated on next deployment. "
+        "Only database-only models can be deleted."
+    ),
+}
+
+
+class NotAuthenticated(Exception):
+    """No credentials on a route that needs them."""
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+_PATH_RE = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def validation_error_body(exc: msgspec.ValidationError | msgspec.DecodeError) -> dict[str, Any]:
+    message = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return {"detail": f"JSON parse error - {message}"}
+    match = _PATH_RE.search(message)
+    if not match:
+        return {"detail": message}
+    field = match.group(1).split(".")[0].split("[")[0] or "non_field_errors"
+    text = message[: match.start()]
+    return {"detail": f"{field}: {text}", field: [text]}
+
+
+def domain_error_response(exc: DomainError) -> Response[Any]:
+    if isinstance(exc, NotFound):
+        return _json(404, {"detail": "Not found."})
+    if isinstance(exc, BaseModelNotFound):
+        return _json(400, {"detail": exc.message, "error": exc.message})
+    if isinstance(exc, InvalidInput):
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.field:
+            body[exc.field] = [exc.message]
+        return _json(400, body)
+    if isinstance(exc, ReadOnlyModel):
+        return _json(403, {"detail": READ_ONLY_MESSAGES.get(exc.action, exc.message)})
+    if isinstance(exc, PreconditionFailed):
+        return _json(412, {"detail": exc.message})
+    return _json(400, {"detail": exc.message})
+
+
+def _handle_domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return domain_error_response(exc)
+
+
+def _handle_validation(_: Request[Any, Any, Any], exc: msgspec.ValidationError) -> Response[Any]:
+    return _json(400, validation_error_body(exc))
+
+
+def _handle_unauthenticated(_: Request[Any, Any, Any], __: NotAuthenticated) -> Response[Any]:
+    return _json(401, {"detail": "Authentication credentials were not provided."}, {"WWW-Authenticate": "Bearer"})
+
+
+def _handle_bad_credentials(_: Request[Any, Any, Any], __: AuthenticationFailed) -> Response[Any]:
+    return _json(401, {"detail": "Invalid or expired credentials."}, {"WWW-Authenticate": "Bearer"})
+
+
+def _handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException):
+        return _json(404, {"detail": "Not found."})
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    if exc.status_code == 400 and exc.extra:
+        # Litestar's own parameter validation: keep the field names, drop values.
+        return _json(400, {"detail": detail, "errors": _strip_values(exc.extra)})
+    return _json(exc.status_code, {"detail": detail}, getattr(exc, "headers", None))
+
+
+def _strip_values(extra: Any) -> Any:
+    if isinstance(extra, list):
+        return [
+            {k: v for k, v in item.items() if k in ("key", "message", "source")}
+            for item in extra
+            if isinstance(item, dict)
+        ]
+    return extra
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+    return _json(HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "Internal server error."})
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    DomainError: _handle_domain,
+    msgspec.ValidationError: _handle_validation,
+    msgspec.DecodeError: _handle_validation,
+    NotAuthenticated: _handle_unauthenticated,
+    AuthenticationFailed: _handle_bad_credentials,
+    HTTPException: _handle_http,
+    Exception: _handle_unexpected,
+}

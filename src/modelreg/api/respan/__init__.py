@@ -1,0 +1,1 @@
+"""The Respan-compatible Models API dialect."""

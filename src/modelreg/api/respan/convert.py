@@ -1,0 +1,121 @@
+"""Respan wire <-> domain. All renaming between the dialect and the domain happens here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from modelreg.api.respan.schemas import (
+    RespanModel,
+    RespanModelWrite,
+    RespanNestedProvider,
+    RespanProvider,
+    RespanProviderWrite,
+)
+from modelreg.domain.llm_model import AFFILIATION_BUILTIN, AFFILIATION_CUSTOM, LLMModel
+from modelreg.domain.provider import BuiltinProvider, Provider
+from modelreg.services.models import ModelChanges
+from modelreg.services.providers import ProviderChanges
+
+__all__ = ["model_changes", "model_wire", "provider_changes", "provider_wire"]
+
+UNSET: Any = msgspec.UNSET
+
+
+def _provider_ref(value: str | int | msgspec.UnsetType | None) -> Any:
+    # Legacy clients sent the provider's numeric id; it is looked up as that string.
+    return str(value) if isinstance(value, int) else value
+
+
+def model_changes(body: RespanModelWrite) -> ModelChanges:
+    provider = body.custom_provider_id if body.custom_provider_id is not msgspec.UNSET else body.provider_id
+    return ModelChanges(
+        display_name=body.display_name,
+        base_model_name=body.base_model_name,
+        provider_id=_provider_ref(provider),
+        model_type=body.model_type,
+        input_cost=body.input_cost,
+        output_cost=body.output_cost,
+        cache_hit_input_cost=body.cache_hit_input_cost,
+        cache_creation_input_cost=body.cache_creation_input_cost,
+        max_context_window=body.max_context_window,
+        streaming_support=body.streaming_support,
+        function_call=body.function_call,
+        image_support=body.image_support,
+        supported_params_override=body.supported_params_override,
+    )
+
+
+def provider_changes(body: RespanProviderWrite) -> ProviderChanges:
+    extra = body.extra_kwargs
+    return ProviderChanges(
+        provider_name=body.provider_name,
+        extra_kwargs={} if extra is None else extra,
+        api_key=body.api_key,
+    )
+
+
+def _nested(provider: Provider | BuiltinProvider | None) -> RespanNestedProvider | None:
+    if provider is None:
+        return None
+    if isinstance(provider, BuiltinProvider):
+        return RespanNestedProvider(
+            id=provider.provider_id,
+            provider_id=provider.provider_id,
+            provider_name=provider.provider_name,
+            extra_kwargs={},
+            is_managed=True,
+            created_at=None,
+            updated_at=None,
+        )
+    return RespanNestedProvider(
+        id=provider.provider_id,
+        provider_id=provider.provider_id,
+        provider_name=provider.provider_name,
+        extra_kwargs=dict(provider.extra_kwargs),
+        is_managed=False,
+        created_at=provider.created_at,
+        updated_at=provider.updated_at,
+    )
+
+
+def provider_wire(provider: Provider) -> RespanProvider:
+    return RespanProvider(
+        id=provider.provider_id,
+        provider_id=provider.provider_id,
+        provider_name=provider.provider_name,
+        extra_kwargs=dict(provider.extra_kwargs),
+        is_managed=False,
+        created_at=provider.created_at,
+        updated_at=provider.updated_at,
+    )
+
+
+def model_wire(model: LLMModel) -> RespanModel:
+    builtin = model.is_builtin
+    return RespanModel(
+        id=model.name,
+        model_name=model.name,
+        display_name=model.display_name,
+        base_model_name=model.base_model_name,
+        affiliation_category=AFFILIATION_BUILTIN if builtin else AFFILIATION_CUSTOM,
+        is_called_by_custom_name=model.is_called_by_custom_name,
+        input_cost=model.input_cost,
+        output_cost=model.output_cost,
+        cache_hit_input_cost=model.cache_hit_input_cost,
+        cache_creation_input_cost=model.cache_creation_input_cost,
+        max_context_window=model.max_context_window,
+        streaming_support=model.streaming_support,
+        function_call=model.function_call,
+        image_support=model.image_support,
+        source="hardcoded" if builtin else "db",
+        model_type=model.model_type,
+        supported_params=dict(model.supported_params),
+        throughput=None,
+        provider=_nested(model.provider),
+        is_managed=builtin,
+        status=model.status,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )

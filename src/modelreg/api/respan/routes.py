@@ -1,0 +1,238 @@
+"""Respan-compatible routes: custom models and custom providers.
+
+Routes decode, call one service method inside one transaction, and render through convert.py.
+Literal routes (list/, summary/, public/) are matched before the greedy {model_name:path} route by
+Litestar's router, so names containing `/` work and `%2F` arrives already decoded as `/`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, Router, delete, get, patch, post, put
+from litestar.params import Parameter
+
+from modelreg.api.common import decode_body, path_name, registry, require_principal
+from modelreg.api.errors import exception_handlers
+from modelreg.api.respan.convert import model_changes, model_wire, provider_changes, provider_wire
+from modelreg.api.respan.schemas import RespanModelWrite, RespanPage, RespanProviderWrite
+from modelreg.domain.errors import InvalidInput
+from modelreg.domain.llm_model import LLMModel
+
+__all__ = ["respan_router"]
+
+AnyRequest = Request[Any, Any, Any]
+MAX_PAGE_SIZE = 1000
+
+
+def _model_response(model: LLMModel, status: int = 200) -> Response[Any]:
+    headers = {"ETag": model.etag} if not model.is_builtin else {}
+    return Response(content=model_wire(model), status_code=status, headers=headers)
+
+
+def _sort_key(field: str) -> Any:
+    def key(model: LLMModel) -> tuple[int, Any, str]:
+        value = getattr(model, "name" if field in ("model_name", "id") else field, None)
+        return (value is None, value if value is not None else 0, model.name)
+
+    return key
+
+
+_SORTABLE = frozenset(
+    {
+        "model_name", "id", "display_name", "base_model_name", "input_cost", "output_cost", "cache_hit_input_cost",
+        "cache_creation_input_cost", "max_context_window", "streaming_support", "function_call", "image_support",
+        "model_type", "created_at", "updated_at", "status",
+    }
+)  # fmt: skip
+
+
+@get("/api/models")
+async def list_models(
+    request: AnyRequest, sort_by: str = "model_name", all_: bool = Parameter(query="all", default=False)
+) -> Response[Any]:
+    """Every model the caller can see: built-ins plus the organization's custom models, resolved."""
+    del all_  # accepted for compatibility: this endpoint always returns the whole list
+    principal = await require_principal(request)
+    field = sort_by.removeprefix("-")
+    if field not in _SORTABLE:
+        raise InvalidInput(f"Cannot sort by '{field}'.", "sort_by")
+    async with registry(request).db.read() as session:
+        models = await registry(request).models.list_visible(session, principal)
+    present = [m for m in models if getattr(m, "name" if field in ("model_name", "id") else field, None) is not None]
+    missing = [m for m in models if m not in present] if len(present) != len(models) else []
+    present.sort(key=_sort_key(field), reverse=sort_by.startswith("-"))
+    missing.sort(key=lambda m: m.name)
+    return Response(content=[model_wire(m) for m in present + missing])
+
+
+@post("/api/models", status_code=201)
+async def create_model(request: AnyRequest) -> Response[Any]:
+    principal = await require_principal(request)
+    body = await decode_body(request, RespanModelWrite)
+    if not isinstance(body.model_name, str):
+        raise InvalidInput("This field is required.", "model_name")
+    reg = registry(request)
+    async with reg.db.write() as session:
+        model, created = await reg.models.create_or_update(session, principal, body.model_name, model_changes(body))
+    return _model_response(model, 201 if created else 200)
+
+
+@get("/api/models/{model_name:path}")
+async def retrieve_model(request: AnyRequest, model_name: str) -> Response[Any]:
+    principal = await require_principal(request)
+    reg = registry(request)
+    async with reg.db.read() as session:
+        model = await reg.models.get(session, principal, path_name(model_name))
+    return _model_response(model)
+
+
+async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) -> Response[Any]:
+    principal = await require_principal(request)
+    body = await decode_body(request, RespanModelWrite)
+    reg = registry(request)
+    async with reg.db.write() as session:
+        model = await reg.models.update(
+            session,
+            principal,
+            path_name(model_name),
+            model_changes(body),
+            replace=replace,
+            if_match=request.headers.get("if-match"),
+        )
+    return _model_response(model)
+
+
+@patch("/api/models/{model_name:path}")
+async def patch_model(request: AnyRequest, model_name: str) -> Response[Any]:
+    return await _update_model(request, model_name, replace=False)
+
+
+@put("/api/models/{model_name:path}")
+async def replace_model(request: AnyRequest, model_name: str) -> Response[Any]:
+    return await _update_model(request, model_name, replace=True)
+
+
+@delete("/api/models/{model_name:path}", status_code=204)
+async def delete_model(request: AnyRequest, model_name: str) -> None:
+    principal = await require_principal(request)
+    reg = registry(request)
+    async with reg.db.write() as session:
+        await reg.models.delete(session, principal, path_name(model_name), request.headers.get("if-match"))
+
+
+# ---- providers -------------------------------------------------------------------------------
+
+
+def _page_url(request: AnyRequest, page: int, page_size: int) -> str:
+    query = dict(request.query_params)
+    query.update({"page": str(page), "page_size": str(page_size)})
+    base = str(request.url).split("?", 1)[0]
+    return f"{base}?{urlencode(query)}"
+
+
+def _page_params(page: int, page_size: int) -> None:
+    if page < 1:
+        raise InvalidInput("page must be >= 1.", "page")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", "page_size")
+
+
+@get("/api/providers")
+async def list_providers(request: AnyRequest, page: int = 1, page_size: int = 100) -> RespanPage:
+    """Paginated envelope; past the last page: 200 with empty results (the official client pages until then)."""
+    principal = await require_principal(request)
+    _page_params(page, page_size)
+    reg = registry(request)
+    async with reg.db.read() as session:
+        providers, total = await reg.providers.list(session, principal, (page - 1) * page_size, page_size)
+    has_next = page * page_size < total
+    return RespanPage(
+        count=len(providers),
+        next=_page_url(request, page + 1, page_size) if has_next else None,
+        previous=_page_url(request, page - 1, page_size)
+        if page > 1 and (page - 1) * page_size < max(total, 1)
+        else None,
+        current_filters={},
+        results=[provider_wire(p) for p in providers],
+    )
+
+
+@post("/api/providers", status_code=201)
+async def create_provider(request: AnyRequest) -> Response[Any]:
+    principal = await require_principal(request)
+    body = await decode_body(request, RespanProviderWrite)
+    if not isinstance(body.provider_id, str):
+        raise InvalidInput("This field is required.", "provider_id")
+    reg = registry(request)
+    async with reg.db.write() as session:
+        provider, created = await reg.providers.create_or_update(
+            session, principal, body.provider_id, provider_changes(body)
+        )
+    return Response(
+        content=provider_wire(provider), status_code=201 if created else 200, headers={"ETag": provider.etag}
+    )
+
+
+@get("/api/providers/{provider_id:path}")
+async def retrieve_provider(request: AnyRequest, provider_id: str) -> Response[Any]:
+    principal = await require_principal(request)
+    reg = registry(request)
+    async with reg.db.read() as session:
+        provider = await reg.providers.get(session, principal, path_name(provider_id))
+    return Response(content=provider_wire(provider), headers={"ETag": provider.etag})
+
+
+async def _update_provider(request: AnyRequest, provider_id: str, *, replace: bool) -> Response[Any]:
+    principal = await require_principal(request)
+    body = await decode_body(request, RespanProviderWrite)
+    reg = registry(request)
+    async with reg.db.write() as session:
+        provider = await reg.providers.update(
+            session,
+            principal,
+            path_name(provider_id),
+            provider_changes(body),
+            replace=replace,
+            if_match=request.headers.get("if-match"),
+        )
+    return Response(content=provider_wire(provider), headers={"ETag": provider.etag})
+
+
+@patch("/api/providers/{provider_id:path}")
+async def patch_provider(request: AnyRequest, provider_id: str) -> Response[Any]:
+    return await _update_provider(request, provider_id, replace=False)
+
+
+@put("/api/providers/{provider_id:path}")
+async def replace_provider(request: AnyRequest, provider_id: str) -> Response[Any]:
+    return await _update_provider(request, provider_id, replace=True)
+
+
+@delete("/api/providers/{provider_id:path}", status_code=204)
+async def delete_provider(request: AnyRequest, provider_id: str) -> None:
+    principal = await require_principal(request)
+    reg = registry(request)
+    async with reg.db.write() as session:
+        await reg.providers.delete(session, principal, path_name(provider_id), request.headers.get("if-match"))
+
+
+respan_router = Router(
+    path="/",
+    route_handlers=[
+        list_models,
+        create_model,
+        retrieve_model,
+        patch_model,
+        replace_model,
+        delete_model,
+        list_providers,
+        create_provider,
+        retrieve_provider,
+        patch_provider,
+        replace_provider,
+        delete_provider,
+    ],
+    exception_handlers=exception_handlers,
+)

@@ -1,0 +1,100 @@
+"""The composition root: create_app(settings) builds everything; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, Router, get, post
+from litestar.config.app import AppConfig
+
+from modelreg.api.common import decode_body, registry
+from modelreg.api.errors import exception_handlers
+from modelreg.api.respan.routes import respan_router
+from modelreg.auth.authenticator import AuthenticationFailed
+from modelreg.catalog.load import Catalog, load_catalog
+from modelreg.config import Settings, load_settings
+from modelreg.registry import Registry, build_registry
+from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
+from modelreg.store import counters
+from modelreg.store.migrate import check_at_head
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("modelreg")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@post("/api/auth/token", status_code=200)
+async def token(request: Request[Any, Any, Any]) -> TokenResponse:
+    body = await decode_body(request, TokenRequest)
+    reg = registry(request)
+    async with reg.db.read() as session:
+        result = await issue_token(session, reg.tokens, body)
+    if result is None:
+        raise AuthenticationFailed()
+    return result
+
+
+async def _watch_changes(reg: Registry) -> None:
+    """Poll the change counters; drop caches that another process made stale. Flush last-used times."""
+    seen: dict[str, int] | None = None
+    loop = asyncio.get_running_loop()
+    last_flush = loop.time()
+    while True:
+        await asyncio.sleep(reg.settings.cache_poll_seconds)
+        try:
+            async with reg.db.read() as session:
+                current = await counters.read_all(session)
+            if seen is not None and current.get(counters.IDENTITY) != seen.get(counters.IDENTITY):
+                reg.authenticator.invalidate()
+            seen = current
+            if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
+                last_flush = loop.time()
+                await reg.authenticator.flush_last_used()
+        except Exception:  # a transient database error must not kill the watcher
+            log.warning("change watcher: database not reachable, retrying", exc_info=True)
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> Litestar:
+    settings = settings or load_settings()
+    reg = build_registry(settings, catalog or load_catalog())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await check_at_head(settings.database_url)
+        watcher = asyncio.create_task(_watch_changes(reg))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await reg.authenticator.flush_last_used()
+            await reg.db.dispose()
+
+    def on_app_init(config: AppConfig) -> AppConfig:
+        config.state["registry"] = reg
+        return config
+
+    app = Litestar(
+        route_handlers=[
+            Router(path="/", route_handlers=[healthz, token], exception_handlers=exception_handlers),
+            respan_router,
+        ],
+        lifespan=[lifespan],
+        on_app_init=[on_app_init],
+        exception_handlers=exception_handlers,
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=None,
+        debug=False,
+    )
+    return app

@@ -1,0 +1,135 @@
+"""Authorization header -> Principal, served from memory.
+
+API keys and users are cached after their first lookup; the cache is dropped whenever the identity
+change counter moves (revocation by the CLI or another replica shows within the poll interval,
+default 1 s) or this process changes identities itself. Expiry is checked on every request.
+last_used_at is kept in memory and written in one batch per flush interval, never per request.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy import select, update
+
+from modelreg.auth.keys import KEY_PREFIX, lookup_prefix, matches
+from modelreg.auth.tokens import TokenError, TokenIssuer
+from modelreg.domain.principal import Principal
+from modelreg.store.database import Database
+from modelreg.store.rows import ApiKeyRow, UserRow
+
+__all__ = ["AuthenticationFailed", "Authenticator"]
+
+_NEGATIVE_CACHE_LIMIT = 10_000
+
+
+class AuthenticationFailed(Exception):
+    """Invalid, expired or revoked credentials. The message is deliberately generic."""
+
+
+class _CachedKey(msgspec.Struct):
+    key_id: str
+    key_hash: str
+    principal: Principal | None
+    expires_at: float | None
+    revoked: bool
+
+
+class Authenticator:
+    def __init__(self, db: Database, tokens: TokenIssuer) -> None:
+        self._db = db
+        self._tokens = tokens
+        self._keys: dict[str, _CachedKey] = {}
+        self._unknown_prefixes: set[str] = set()
+        self._users: dict[str, Principal | None] = {}
+        self._last_used: dict[str, datetime] = {}
+
+    def invalidate(self) -> None:
+        self._keys = {}
+        self._unknown_prefixes = set()
+        self._users = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        """None when no credential was sent (empty header included); AuthenticationFailed when a bad one was."""
+        if authorization is None:
+            return None
+        value = authorization.strip()
+        if not value:
+            return None
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() != "bearer":
+            # A raw key without the scheme is accepted too: some clients send it that way.
+            credential, scheme = value, "bearer"
+        credential = credential.strip()
+        if not credential:
+            raise AuthenticationFailed()
+        if credential.startswith(KEY_PREFIX):
+            return await self._from_api_key(credential)
+        try:
+            user_id = self._tokens.verify(credential)
+        except TokenError as exc:
+            raise AuthenticationFailed() from exc
+        principal = await self._user(user_id)
+        if principal is None:
+            raise AuthenticationFailed()
+        return principal
+
+    async def _from_api_key(self, key: str) -> Principal:
+        prefix = lookup_prefix(key)
+        if prefix is None or prefix in self._unknown_prefixes:
+            raise AuthenticationFailed()
+        cached = self._keys.get(prefix)
+        if cached is None:
+            cached = await self._load_key(prefix)
+            if cached is None:
+                if len(self._unknown_prefixes) < _NEGATIVE_CACHE_LIMIT:
+                    self._unknown_prefixes.add(prefix)
+                raise AuthenticationFailed()
+            self._keys[prefix] = cached
+        if not matches(key, cached.key_hash) or cached.revoked or cached.principal is None:
+            raise AuthenticationFailed()
+        if cached.expires_at is not None and time.time() >= cached.expires_at:
+            raise AuthenticationFailed()
+        self._last_used[cached.key_id] = datetime.now(UTC)
+        return cached.principal
+
+    async def _load_key(self, prefix: str) -> _CachedKey | None:
+        async with self._db.read() as session:
+            row = (
+                await session.execute(select(ApiKeyRow).where(ApiKeyRow.lookup_prefix == prefix))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            user = await session.get(UserRow, row.user_id)
+        return _CachedKey(
+            key_id=row.id,
+            key_hash=row.key_hash,
+            principal=_principal(user),
+            expires_at=row.expires_at.timestamp() if row.expires_at else None,
+            revoked=row.revoked_at is not None,
+        )
+
+    async def _user(self, user_id: str) -> Principal | None:
+        if user_id in self._users:
+            return self._users[user_id]
+        async with self._db.read() as session:
+            principal = _principal(await session.get(UserRow, user_id))
+        if len(self._users) < _NEGATIVE_CACHE_LIMIT:
+            self._users[user_id] = principal
+        return principal
+
+    async def flush_last_used(self) -> None:
+        pending, self._last_used = self._last_used, {}
+        if not pending:
+            return
+        async with self._db.write() as session:
+            for key_id, when in pending.items():
+                await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when))
+
+
+def _principal(user: UserRow | None) -> Principal | None:
+    if user is None:
+        return None
+    return Principal(user_id=user.id, organization_id=user.organization_id, role=user.role, email=user.email)

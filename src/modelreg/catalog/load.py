@@ -1,0 +1,151 @@
+"""Load the catalog snapshot into memory and answer name lookups without touching the database.
+
+Name lookup rules (shared by retrieve and base_model_name):
+1. exact built-in name (`openai/gpt-4o`);
+2. an alias: litellm's original key, unique by construction (`gpt-4o` -> `openai/gpt-4o`);
+3. a bare native name shared by exactly one provider (`claude-x` -> `anthropic/claude-x`);
+   several matches raise AmbiguousModelName listing them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from modelreg.domain.errors import AmbiguousModelName
+from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.provider import BuiltinProvider
+
+__all__ = ["SNAPSHOT_PATH", "Catalog", "CatalogEntry", "load_catalog"]
+
+SNAPSHOT_PATH = Path(__file__).with_name("snapshot.json")
+
+
+class CatalogEntry(msgspec.Struct, kw_only=True):
+    """One model of the snapshot file (format modelreg-catalog/1)."""
+
+    model_name: str
+    native_name: str
+    provider_id: str
+    aliases: list[str] = msgspec.field(default_factory=list)
+    display_name: str | None = None
+    model_type: str = "chat"
+    max_context_window: int | None = None
+    max_output_tokens: int | None = None
+    input_cost: float | None = None
+    output_cost: float | None = None
+    cache_hit_input_cost: float | None = None
+    cache_creation_input_cost: float | None = None
+    streaming_support: int = 0
+    function_call: int = 0
+    image_support: int = 0
+    supported_params: list[str] = msgspec.field(default_factory=list)
+    deprecation_date: str | None = None
+
+
+class ProviderEntry(msgspec.Struct, kw_only=True):
+    provider_name: str
+    moderation: str = "Unfiltered"
+    credential_fields: list[str] = msgspec.field(default_factory=lambda: ["api_key"])
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    format: str
+    sources: dict[str, str]
+    providers: dict[str, ProviderEntry]
+    models: list[CatalogEntry]
+
+
+def _status(deprecation_date: str | None, today: date) -> str:
+    if not deprecation_date:
+        return "active"
+    try:
+        return "deprecated" if date.fromisoformat(deprecation_date[:10]) <= today else "active"
+    except ValueError:
+        return "active"
+
+
+class Catalog:
+    def __init__(self, models: list[LLMModel], providers: dict[str, BuiltinProvider], sources: dict[str, str]):
+        self.models: dict[str, LLMModel] = {m.name: m for m in sorted(models, key=lambda m: m.name)}
+        self.providers = providers
+        self.sources = sources
+        self._aliases: dict[str, str] = {}
+        self._native: dict[str, list[str]] = {}
+        for model in self.models.values():
+            for alias in model.aliases:
+                self._aliases.setdefault(alias, model.name)
+            if model.native_name:
+                self._native.setdefault(model.native_name, []).append(model.name)
+        self.reserved_names = frozenset(self.models) | frozenset(self._aliases)
+        """Names a custom model may not take: they would shadow a built-in."""
+
+    def lookup(self, name: str, field: str = "model_name") -> LLMModel | None:
+        model = self.models.get(name)
+        if model is not None:
+            return model
+        canonical = self._aliases.get(name)
+        if canonical is not None:
+            return self.models[canonical]
+        candidates = self._native.get(name, [])
+        if len(candidates) == 1:
+            return self.models[candidates[0]]
+        if len(candidates) > 1:
+            raise AmbiguousModelName(name, sorted(candidates), field=field)
+        return None
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+def _to_model(entry: CatalogEntry, provider: BuiltinProvider, today: date) -> LLMModel:
+    return LLMModel(
+        name=entry.model_name,
+        display_name=entry.display_name,
+        affiliation="builtin",
+        model_type=entry.model_type,
+        input_cost=entry.input_cost,
+        output_cost=entry.output_cost,
+        cache_hit_input_cost=entry.cache_hit_input_cost,
+        cache_creation_input_cost=entry.cache_creation_input_cost,
+        max_context_window=entry.max_context_window,
+        max_output_tokens=entry.max_output_tokens,
+        streaming_support=entry.streaming_support,
+        function_call=entry.function_call,
+        image_support=entry.image_support,
+        supported_params=dict.fromkeys(entry.supported_params, True),
+        status="deprecated" if _status(entry.deprecation_date, today) == "deprecated" else "active",
+        provider=provider,
+        native_name=entry.native_name,
+        aliases=tuple(a for a in entry.aliases if a != entry.model_name),
+    )
+
+
+def catalog_from_snapshot(raw: bytes | dict[str, Any], today: date | None = None) -> Catalog:
+    data = raw if isinstance(raw, dict) else json.loads(raw)
+    snapshot = msgspec.convert(data, Snapshot)
+    day = today or datetime.now(UTC).date()
+    providers = {
+        pid: BuiltinProvider(
+            provider_id=pid,
+            provider_name=p.provider_name,
+            moderation=p.moderation,
+            credential_fields=tuple(p.credential_fields),
+        )
+        for pid, p in snapshot.providers.items()
+    }
+    models = []
+    for entry in snapshot.models:
+        provider = providers.get(entry.provider_id) or BuiltinProvider(
+            provider_id=entry.provider_id, provider_name=entry.provider_id
+        )
+        models.append(_to_model(entry, provider, day))
+    return Catalog(models, providers, snapshot.sources)
+
+
+def load_catalog(path: Path = SNAPSHOT_PATH) -> Catalog:
+    return catalog_from_snapshot(path.read_bytes())

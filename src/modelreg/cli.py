@@ -1,0 +1,169 @@
+"""The `modelreg` command line. Scripts depend on it: `org`, `user` and `key` print exactly one JSON
+object on stdout; errors go to stderr with a non-zero exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.config import Settings, load_settings
+from modelreg.domain.errors import DomainError
+from modelreg.services import identity
+from modelreg.store.database import Database
+from modelreg.store.migrate import UnmigratedDatabase, check_at_head_sync, upgrade_to_head
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: LLM model registry and gateway.")
+org_app = typer.Typer(no_args_is_help=True, help="Organizations.")
+user_app = typer.Typer(no_args_is_help=True, help="Users.")
+key_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _emit(value: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(settings.database_url)
+        try:
+            async with db.write() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        check_at_head_sync(settings.database_url)
+        return asyncio.run(run())
+    except UnmigratedDatabase as exc:
+        raise _fail(str(exc)) from None
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    settings = load_settings()
+    upgrade_to_head(settings.database_url)
+    typer.echo("database is at the newest schema", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default MODELREG_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default MODELREG_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API with granian."""
+    from granian import Granian  # imported here: the other commands do not need the server
+    from granian.constants import Interfaces
+
+    settings = load_settings()
+    try:
+        check_at_head_sync(settings.database_url)
+    except UnmigratedDatabase as exc:
+        raise _fail(str(exc)) from None
+    server = Granian(
+        target="modelreg.app:create_app",
+        factory=True,
+        address=host or settings.host,
+        port=port or settings.port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+    )
+    typer.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
+    server.serve()
+
+
+@app.command()
+def bootstrap(
+    admin_email: Annotated[str, typer.Option(help="Email of the first admin.")] = "admin@modelreg.local",
+) -> None:
+    """On an empty database: create a default organization and an admin, and print the admin's API key once."""
+    settings = load_settings()
+
+    async def work(session: AsyncSession) -> identity.CreatedOrganization | None:
+        if await identity.organization_count(session) > 0:
+            return None
+        return await identity.create_organization(session, "default", admin_email)
+
+    created = _in_transaction(settings, work)
+    if created is None:
+        typer.echo("database already has an organization; nothing to bootstrap", err=True)
+        return
+    typer.echo(
+        f"\nCreated organization 'default' ({created.organization_id}) and admin {admin_email}.\n"
+        f"Admin API key (shown only once, store it now):\n\n    {created.api_key}\n",
+        err=True,
+    )
+
+
+@org_app.command("create")
+def org_create(
+    name: str,
+    admin_email: Annotated[str, typer.Option("--admin-email")],
+    admin_password: Annotated[str | None, typer.Option("--admin-password")] = None,
+) -> None:
+    """Create an organization with its first admin; prints organization_id, user_id and api_key."""
+    created = _in_transaction(
+        load_settings(), lambda s: identity.create_organization(s, name, admin_email, admin_password)
+    )
+    _emit({"organization_id": created.organization_id, "user_id": created.user_id, "api_key": created.api_key})
+
+
+@user_app.command("create")
+def user_create(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    email: Annotated[str, typer.Option("--email")],
+    role: Annotated[str, typer.Option("--role", help="admin or member.")] = "member",
+    password: Annotated[str | None, typer.Option("--password")] = None,
+) -> None:
+    """Create a user in an organization."""
+    user = _in_transaction(load_settings(), lambda s: identity.create_user(s, org, email, role, password))
+    _emit({"user_id": user.id, "organization_id": user.organization_id})
+
+
+@key_app.command("create")
+def key_create(
+    email: Annotated[str, typer.Option("--email")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    expires_in_days: Annotated[int | None, typer.Option("--expires-in-days")] = None,
+) -> None:
+    """Create an API key acting as the user; the key is printed this once only."""
+    key = _in_transaction(load_settings(), lambda s: identity.create_api_key_for_email(s, email, name, expires_in_days))
+    _emit({"key_id": key.key_id, "api_key": key.api_key})
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: str) -> None:
+    """Revoke an API key; running servers stop accepting it within the cache poll interval (1 s)."""
+
+    async def work(session: AsyncSession) -> None:
+        await identity.revoke_api_key(session, key_id)
+
+    _in_transaction(load_settings(), work)
+    _emit({"key_id": key_id, "revoked": True})
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

@@ -1,0 +1,80 @@
+"""Settings, read once from the environment.
+
+| variable                     | default                                   |
+|------------------------------|-------------------------------------------|
+| MODELREG_DATABASE_URL        | sqlite+aiosqlite:///./var/modelreg.db     |
+| MODELREG_SECRET_KEY          | generated once into ./var/secret_key      |
+| MODELREG_OLD_SECRET_KEYS     | comma-separated keys still accepted for decryption (rotation) |
+| MODELREG_HOST / _PORT        | 127.0.0.1 / 8000                          |
+| MODELREG_JWT_TTL_SECONDS     | 3600                                      |
+| MODELREG_VAR_DIR             | ./var                                     |
+| MODELREG_CACHE_POLL_SECONDS  | 1.0 (how often a server looks for writes by other processes) |
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["Settings", "load_settings"]
+
+log = logging.getLogger("modelreg.config")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str
+    secret_key: str
+    old_secret_keys: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_ttl_seconds: int = 3600
+    jwt_issuer: str = "modelreg"
+    jwt_audience: str = "modelreg-api"
+    var_dir: str = "./var"
+    cache_poll_seconds: float = 1.0
+    """How often a server checks the change counters that other processes bump (CLI, other replicas)."""
+    last_used_flush_seconds: float = 30.0
+
+
+def _persisted_secret(var_dir: Path) -> str:
+    """Return the secret kept under var/, creating it (mode 0600) on first use."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    log.warning(
+        "MODELREG_SECRET_KEY is not set: generated one and stored it in %s. "
+        "Set MODELREG_SECRET_KEY in production; losing it makes stored provider keys unreadable.",
+        path,
+    )
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    environ = dict(os.environ if env is None else env)
+    var_dir = Path(environ.get("MODELREG_VAR_DIR", "./var"))
+    database_url = environ.get("MODELREG_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'modelreg.db'}"
+    secret_key = environ.get("MODELREG_SECRET_KEY") or str(overrides.pop("secret_key", "")) or ""
+    if not secret_key:
+        secret_key = _persisted_secret(var_dir)
+    old_keys = tuple(k.strip() for k in environ.get("MODELREG_OLD_SECRET_KEYS", "").split(",") if k.strip())
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": secret_key,
+        "old_secret_keys": old_keys,
+        "host": environ.get("MODELREG_HOST", "127.0.0.1"),
+        "port": int(environ.get("MODELREG_PORT", "8000")),
+        "jwt_ttl_seconds": int(environ.get("MODELREG_JWT_TTL_SECONDS", "3600")),
+        "var_dir": str(var_dir),
+        "cache_poll_seconds": float(environ.get("MODELREG_CACHE_POLL_SECONDS", "1.0")),
+    }
+    values.update(overrides)
+    return msgspec.convert(values, Settings)

@@ -1,0 +1,1 @@
+"""Pure domain logic: no SQLAlchemy, Litestar or httpx imports here."""

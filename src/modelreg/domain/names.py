@@ -1,0 +1,38 @@
+"""Validation of model and provider identifiers (shared by every dialect)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from modelreg.domain.errors import InvalidInput
+
+__all__ = ["MAX_NAME_LENGTH", "RESERVED_MODEL_NAMES", "validate_model_name", "validate_name"]
+
+MAX_NAME_LENGTH = 256
+# Routes that sit beside /api/models/{model_name}/: a model with such a name could never be addressed.
+RESERVED_MODEL_NAMES = frozenset({"list", "summary", "public"})
+
+
+def validate_name(value: str, field: str) -> str:
+    """1-256 characters, no control characters, no leading or trailing whitespace."""
+    if not value:
+        raise InvalidInput("This field may not be blank.", field)
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"Ensure this field has no more than {MAX_NAME_LENGTH} characters.", field)
+    if value != value.strip():
+        raise InvalidInput("Leading or trailing whitespace is not allowed.", field)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise InvalidInput("Control characters are not allowed.", field)
+    return value
+
+
+def validate_model_name(value: str, field: str = "model_name") -> str:
+    validate_name(value, field)
+    segments = value.split("/")
+    if (
+        value in RESERVED_MODEL_NAMES
+        or segments[-1] == "status"
+        or any(segment in ("", ".", "..") for segment in segments)
+    ):
+        raise InvalidInput("This name is reserved or cannot be addressed by URL.", field)
+    return value

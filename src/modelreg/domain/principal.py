@@ -1,0 +1,18 @@
+"""Who is calling. Built by auth/ from a verified credential; never from a request body."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["Principal"]
+
+
+class Principal(msgspec.Struct, frozen=True):
+    user_id: str
+    organization_id: str
+    role: str
+    email: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"

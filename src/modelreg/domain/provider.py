@@ -1,0 +1,70 @@
+"""Providers: an organization's custom providers, and the catalog's built-in provider descriptors.
+
+Secrets never travel inside these values: a custom provider's API key and secret-like
+`extra_kwargs` entries are split off at write time (split_secrets) and kept encrypted by the store.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+__all__ = ["BuiltinProvider", "Provider", "is_secret_key", "split_secrets"]
+
+# Key names that hold credentials. Matched case-insensitively against extra_kwargs keys.
+_SECRET_KEY_PATTERN = re.compile(
+    r"(key|secret|token|password|passwd|credential|auth|private|signature|session)", re.IGNORECASE
+)
+
+
+def is_secret_key(name: str) -> bool:
+    return bool(_SECRET_KEY_PATTERN.search(name))
+
+
+def split_secrets(extra_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (public, secret) parts of extra_kwargs. Only top-level keys are inspected; nested objects
+    under a secret-looking key go wholly to the secret side, and nested secret-looking keys inside a
+    public object are moved too (so `{"headers": {"Authorization": ...}}` never leaks)."""
+    public: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for key, value in extra_kwargs.items():
+        if is_secret_key(key):
+            secret[key] = value
+        elif isinstance(value, dict):
+            inner_public, inner_secret = split_secrets(value)
+            public[key] = inner_public
+            if inner_secret:
+                secret[key] = inner_secret
+        else:
+            public[key] = value
+    return public, secret
+
+
+class Provider(msgspec.Struct, kw_only=True):
+    """An organization's custom provider (no secrets inside)."""
+
+    pk: int
+    organization_id: str
+    provider_id: str
+    provider_name: str
+    extra_kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+    has_api_key: bool = False
+    revision: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def etag(self) -> str:
+        return f'"p{self.pk}.{self.revision}"'
+
+
+class BuiltinProvider(msgspec.Struct, kw_only=True, frozen=True):
+    """A provider of built-in catalog models (OpenAI, Anthropic, ...)."""
+
+    provider_id: str
+    provider_name: str
+    moderation: str = "Unfiltered"
+    credential_fields: tuple[str, ...] = ("api_key",)

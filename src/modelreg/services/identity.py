@@ -1,0 +1,127 @@
+"""Organizations, users and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.auth.keys import generate_api_key, hash_api_key, lookup_prefix
+from modelreg.auth.passwords import hash_password
+from modelreg.domain.errors import InvalidInput, NotFound
+from modelreg.domain.names import validate_name
+from modelreg.store import counters
+from modelreg.store.rows import ApiKeyRow, OrganizationRow, UserRow
+
+__all__ = [
+    "CreatedKey",
+    "CreatedOrganization",
+    "create_api_key",
+    "create_organization",
+    "create_user",
+    "revoke_api_key",
+]
+
+ROLES = ("admin", "member")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+class CreatedOrganization(msgspec.Struct):
+    organization_id: str
+    user_id: str
+    api_key: str
+
+
+class CreatedKey(msgspec.Struct):
+    key_id: str
+    api_key: str
+
+
+def _normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or any(ch.isspace() for ch in email):
+        raise InvalidInput("Enter a valid email address.", "email")
+    return email
+
+
+async def create_user(
+    session: AsyncSession, organization_id: str, email: str, role: str = "member", password: str | None = None
+) -> UserRow:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "role")
+    email = _normalize_email(email)
+    if await session.get(OrganizationRow, organization_id) is None:
+        raise NotFound(f"organization {organization_id} not found")
+    if await session.scalar(select(UserRow.id).where(UserRow.email == email)) is not None:
+        raise InvalidInput(f"a user with email {email} already exists", "email")
+    row = UserRow(
+        id=new_id("usr"),
+        organization_id=organization_id,
+        email=email,
+        role=role,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def create_api_key(
+    session: AsyncSession, user_id: str, name: str | None = None, expires_in_days: int | None = None
+) -> CreatedKey:
+    if expires_in_days is not None and not 1 <= expires_in_days <= 36500:
+        raise InvalidInput("expires-in-days must be between 1 and 36500", "expires_in_days")
+    key = generate_api_key()
+    prefix = lookup_prefix(key)
+    assert prefix is not None
+    row = ApiKeyRow(
+        id=new_id("key"),
+        user_id=user_id,
+        name=name,
+        lookup_prefix=prefix,
+        key_hash=hash_api_key(key),
+        expires_at=datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    session.add(row)
+    await session.flush()
+    return CreatedKey(key_id=row.id, api_key=key)
+
+
+async def create_api_key_for_email(
+    session: AsyncSession, email: str, name: str | None = None, expires_in_days: int | None = None
+) -> CreatedKey:
+    user_id = await session.scalar(select(UserRow.id).where(UserRow.email == _normalize_email(email)))
+    if user_id is None:
+        raise NotFound(f"no user with email {email}")
+    return await create_api_key(session, user_id, name, expires_in_days)
+
+
+async def revoke_api_key(session: AsyncSession, key_id: str) -> None:
+    row = await session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+    await counters.bump(session, counters.IDENTITY)
+
+
+async def create_organization(
+    session: AsyncSession, name: str, admin_email: str, admin_password: str | None = None
+) -> CreatedOrganization:
+    validate_name(name, "name")
+    org = OrganizationRow(id=new_id("org"), name=name)
+    session.add(org)
+    await session.flush()
+    user = await create_user(session, org.id, admin_email, "admin", admin_password)
+    key = await create_api_key(session, user.id, name="initial admin key")
+    return CreatedOrganization(organization_id=org.id, user_id=user.id, api_key=key.api_key)
+
+
+async def organization_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(OrganizationRow)) or 0)

@@ -1,0 +1,222 @@
+"""Custom models: lookup (custom first, then the built-in catalog), create-or-update, patch, replace, delete.
+
+Rules enforced here, whichever dialect calls:
+- a custom model belongs to the caller's organization; anything else answers NotFound;
+- built-in models are read-only (ReadOnlyModel), and a custom model may not take a built-in's name;
+- base_model_name must name a model the caller can read; it is stored canonical (`gpt-4o` is kept as
+  `openai/gpt-4o`), and the chain may not loop;
+- a model needs a way to be called: a custom provider, or a base whose provider is used.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.catalog.load import Catalog
+from modelreg.domain.errors import BaseModelNotFound, HasDependents, InvalidInput, NotFound, ReadOnlyModel
+from modelreg.domain.inheritance import resolve_chain
+from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
+from modelreg.domain.names import validate_model_name, validate_name
+from modelreg.domain.principal import Principal
+from modelreg.services.providers import check_if_match
+from modelreg.store.model_queries import (
+    custom_model_from_row,
+    dependents_of,
+    find_custom_row,
+    find_provider_row,
+    insert_ignoring_conflict,
+    list_custom_models,
+    load_base_chain,
+)
+from modelreg.store.rows import CustomModelRow
+
+__all__ = ["ModelChanges", "ModelService"]
+
+UNSET: Any = msgspec.UNSET
+
+# Fields of ModelChanges that map 1:1 onto CustomModelRow columns.
+_COLUMN_FIELDS = (*INHERITABLE_FIELDS, "supported_params_override")
+
+
+class ModelChanges(msgspec.Struct, kw_only=True):
+    """A change set in domain terms: UNSET = keep, None = clear (inherit again)."""
+
+    display_name: str | msgspec.UnsetType | None = msgspec.UNSET
+    base_model_name: str | msgspec.UnsetType | None = msgspec.UNSET
+    provider_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    model_type: str | msgspec.UnsetType | None = msgspec.UNSET
+    input_cost: float | msgspec.UnsetType | None = msgspec.UNSET
+    output_cost: float | msgspec.UnsetType | None = msgspec.UNSET
+    cache_hit_input_cost: float | msgspec.UnsetType | None = msgspec.UNSET
+    cache_creation_input_cost: float | msgspec.UnsetType | None = msgspec.UNSET
+    max_context_window: int | msgspec.UnsetType | None = msgspec.UNSET
+    streaming_support: int | msgspec.UnsetType | None = msgspec.UNSET
+    function_call: int | msgspec.UnsetType | None = msgspec.UNSET
+    image_support: int | msgspec.UnsetType | None = msgspec.UNSET
+    supported_params_override: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+
+    def filled(self) -> ModelChanges:
+        """PUT semantics: every editable field not given becomes None."""
+        values = {f: (None if getattr(self, f) is msgspec.UNSET else getattr(self, f)) for f in self.__struct_fields__}
+        return ModelChanges(**values)
+
+
+class ModelService:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    async def get(self, session: AsyncSession, principal: Principal | None, name: str) -> LLMModel:
+        """Custom model of the caller's organization first, then the catalog; NotFound otherwise."""
+        if principal is not None:
+            pair = await find_custom_row(session, principal.organization_id, name)
+            if pair is not None:
+                return await self._resolve(session, custom_model_from_row(*pair), strict=False)
+        builtin = self.catalog.lookup(name)
+        if builtin is None:
+            raise NotFound()
+        return builtin
+
+    async def list_visible(self, session: AsyncSession, principal: Principal) -> list[LLMModel]:
+        """Built-ins plus the organization's custom models, resolved."""
+        customs = await list_custom_models(session, principal.organization_id)
+        by_name = {m.name: m for m in customs}
+        resolved = [resolve_chain(m, by_name.get, self._builtin_or_none, strict=False) for m in customs]
+        return [*self.catalog.models.values(), *resolved]
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    async def create_or_update(
+        self, session: AsyncSession, principal: Principal, name: str, changes: ModelChanges
+    ) -> tuple[LLMModel, bool]:
+        validate_model_name(name)
+        if name in self.catalog.reserved_names:
+            raise InvalidInput("A built-in model already has this name; choose another name.", "model_name")
+        now = datetime.now(UTC)
+        pk = await insert_ignoring_conflict(
+            session,
+            CustomModelRow,
+            ("organization_id", "model_name"),
+            {
+                "organization_id": principal.organization_id,
+                "user_id": principal.user_id,
+                "model_name": name,
+                "revision": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        created = pk is not None
+        model = await self._write(session, principal, name, changes, if_match=None, require_route=created)
+        return model, created
+
+    async def update(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        name: str,
+        changes: ModelChanges,
+        *,
+        replace: bool,
+        if_match: str | None,
+    ) -> LLMModel:
+        if replace:
+            changes = changes.filled()
+        routing_touched = (
+            replace or changes.base_model_name is not msgspec.UNSET or changes.provider_id is not msgspec.UNSET
+        )
+        return await self._write(session, principal, name, changes, if_match=if_match, require_route=routing_touched)
+
+    async def delete(self, session: AsyncSession, principal: Principal, name: str, if_match: str | None) -> None:
+        pair = await find_custom_row(session, principal.organization_id, name, for_update=True)
+        if pair is None:
+            self._raise_for_missing(name, "deleted")
+            raise NotFound()
+        row = pair[0]
+        check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+        dependents = await dependents_of(session, principal.organization_id, name)
+        if dependents:
+            raise HasDependents(dependents)
+        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _builtin_or_none(self, name: str) -> LLMModel | None:
+        try:
+            return self.catalog.lookup(name)
+        except InvalidInput:
+            return None
+
+    def _raise_for_missing(self, name: str, action: str) -> None:
+        """A write addressed at a built-in name is refused as read-only rather than not found."""
+        if self.catalog.lookup(name) is not None:
+            raise ReadOnlyModel(action)
+
+    async def _resolve(self, session: AsyncSession, model: CustomModel, *, strict: bool) -> LLMModel:
+        chain = await load_base_chain(session, model.organization_id, model.base_model_name)
+        chain.pop(model.name, None)
+        return resolve_chain(model, chain.get, self.catalog.lookup if strict else self._builtin_or_none, strict=strict)
+
+    async def _canonical_base(self, session: AsyncSession, principal: Principal, name: str) -> str:
+        validate_model_name(name, "base_model_name")
+        if await find_custom_row(session, principal.organization_id, name) is not None:
+            return name
+        builtin = self.catalog.lookup(name, field="base_model_name")
+        if builtin is None:
+            raise BaseModelNotFound()
+        return builtin.name
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        name: str,
+        changes: ModelChanges,
+        *,
+        if_match: str | None,
+        require_route: bool,
+    ) -> LLMModel:
+        pair = await find_custom_row(session, principal.organization_id, name, for_update=True)
+        if pair is None:
+            self._raise_for_missing(name, "modified")
+            raise NotFound()
+        row, provider_row = pair
+        if if_match is not None:
+            check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+        for field in _COLUMN_FIELDS:
+            value = getattr(changes, field)
+            if value is not msgspec.UNSET:
+                setattr(row, field, value)
+        if row.display_name is not None:
+            validate_name(row.display_name, "display_name")
+        if row.model_type is not None and row.model_type not in MODEL_TYPES:
+            raise InvalidInput(f"must be one of: {', '.join(MODEL_TYPES)}", "model_type")
+        if changes.base_model_name is not msgspec.UNSET:
+            row.base_model_name = (
+                None
+                if changes.base_model_name is None
+                else await self._canonical_base(session, principal, changes.base_model_name)
+            )
+        if changes.provider_id is not msgspec.UNSET:
+            if changes.provider_id is None:
+                row.provider_pk, provider_row = None, None
+            else:
+                provider_row = await find_provider_row(session, principal.organization_id, changes.provider_id)
+                if provider_row is None:
+                    raise NotFound()
+                row.provider_pk = provider_row.pk
+        if require_route and row.base_model_name is None and row.provider_pk is None:
+            raise InvalidInput(
+                "custom_provider_id (or provider_id) is required unless base_model_name is set.", "custom_provider_id"
+            )
+        row.revision += 1
+        row.updated_at = datetime.now(UTC)
+        await session.flush()
+        # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
+        return await self._resolve(session, custom_model_from_row(row, provider_row), strict=True)

@@ -1,0 +1,157 @@
+"""Custom providers: create-or-update, retrieve, patch, replace, delete, list.
+
+Secrets: a top-level `api_key` and every secret-looking key of `extra_kwargs` are split off before
+anything is stored, and sealed with the SecretBox. A write that carries no secret keeps the stored
+ones; a secret key sent as null removes that secret. Nothing secret is ever returned.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.crypto import SecretBox
+from modelreg.domain.errors import InvalidInput, NotFound, PreconditionFailed
+from modelreg.domain.names import validate_name
+from modelreg.domain.principal import Principal
+from modelreg.domain.provider import Provider, split_secrets
+from modelreg.store.model_queries import find_provider_row, insert_ignoring_conflict, provider_from_row
+from modelreg.store.rows import ProviderRow
+
+__all__ = ["ProviderChanges", "ProviderService", "check_if_match"]
+
+UNSET: Any = msgspec.UNSET
+
+
+class ProviderChanges(msgspec.Struct, kw_only=True):
+    provider_name: str | msgspec.UnsetType = msgspec.UNSET
+    extra_kwargs: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    api_key: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def check_if_match(if_match: str | None, etag: str) -> None:
+    """RFC 9110 If-Match: `*` or a list of entity tags; weak tags never match (strong comparison)."""
+    if if_match is None:
+        return
+    candidates = [tag.strip() for tag in if_match.split(",")]
+    if "*" in candidates or etag in candidates:
+        return
+    raise PreconditionFailed()
+
+
+def _merge_secrets(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(stored)
+    for key, value in incoming.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_secrets(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class ProviderService:
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+
+    def _apply(self, row: ProviderRow, changes: ProviderChanges, *, replace: bool) -> None:
+        if changes.provider_name is not msgspec.UNSET:
+            row.provider_name = validate_name(changes.provider_name, "provider_name")
+        incoming_secrets: dict[str, Any] = {}
+        if changes.extra_kwargs is not msgspec.UNSET:
+            public, incoming_secrets = split_secrets(changes.extra_kwargs)
+            row.extra_kwargs = public
+        elif replace:
+            row.extra_kwargs = {}
+        if changes.api_key is not msgspec.UNSET:
+            incoming_secrets["api_key"] = changes.api_key
+        if incoming_secrets:
+            merged = _merge_secrets(self._box.open(row.secrets_enc), incoming_secrets)
+            row.secrets_enc = self._box.seal(merged)
+
+    async def get(self, session: AsyncSession, principal: Principal, provider_id: str) -> Provider:
+        row = await find_provider_row(session, principal.organization_id, provider_id)
+        if row is None:
+            raise NotFound()
+        return provider_from_row(row)
+
+    async def list(
+        self, session: AsyncSession, principal: Principal, offset: int, limit: int
+    ) -> tuple[list[Provider], int]:
+        scope = ProviderRow.organization_id == principal.organization_id
+        total = int(await session.scalar(select(func.count()).select_from(ProviderRow).where(scope)) or 0)
+        rows = await session.scalars(
+            select(ProviderRow).where(scope).order_by(ProviderRow.provider_id).offset(offset).limit(limit)
+        )
+        return [provider_from_row(row) for row in rows], total
+
+    async def create_or_update(
+        self, session: AsyncSession, principal: Principal, provider_id: str, changes: ProviderChanges
+    ) -> tuple[Provider, bool]:
+        """Upsert by (organization, provider_id): (provider, created)."""
+        validate_name(provider_id, "provider_id")
+        now = datetime.now(UTC)
+        draft = ProviderRow(extra_kwargs={}, secrets_enc=None, provider_name="")
+        self._apply(draft, changes, replace=True)
+        pk = await insert_ignoring_conflict(
+            session,
+            ProviderRow,
+            ("organization_id", "provider_id"),
+            {
+                "organization_id": principal.organization_id,
+                "provider_id": provider_id,
+                "provider_name": draft.provider_name,
+                "extra_kwargs": draft.extra_kwargs,
+                "secrets_enc": draft.secrets_enc,
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        if pk is not None:
+            if not draft.provider_name:
+                raise InvalidInput("This field is required.", "provider_name")
+            row = await session.get(ProviderRow, pk)
+            assert row is not None
+            return provider_from_row(row), True
+        updated = await self.update(session, principal, provider_id, changes, replace=False, if_match=None)
+        return updated, False
+
+    async def update(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        provider_id: str,
+        changes: ProviderChanges,
+        *,
+        replace: bool,
+        if_match: str | None,
+    ) -> Provider:
+        row = await find_provider_row(session, principal.organization_id, provider_id, for_update=True)
+        if row is None:
+            raise NotFound()
+        check_if_match(if_match, provider_from_row(row).etag)
+        if replace and changes.provider_name is msgspec.UNSET:
+            raise InvalidInput("This field is required.", "provider_name")
+        self._apply(row, changes, replace=replace)
+        row.revision += 1
+        row.updated_at = datetime.now(UTC)
+        await session.flush()
+        return provider_from_row(row)
+
+    async def delete(self, session: AsyncSession, principal: Principal, provider_id: str, if_match: str | None) -> None:
+        """Referencing models keep existing with provider NULL (foreign key ON DELETE SET NULL)."""
+        row = await find_provider_row(session, principal.organization_id, provider_id, for_update=True)
+        if row is None:
+            raise NotFound()
+        check_if_match(if_match, provider_from_row(row).etag)
+        await session.execute(delete(ProviderRow).where(ProviderRow.pk == row.pk))
+
+    def secrets_of(self, row: ProviderRow) -> dict[str, Any]:
+        """Decrypted secrets, for the gateway only; never for a response."""
+        return self._box.open(row.secrets_enc)

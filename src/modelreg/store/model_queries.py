@@ -1,0 +1,143 @@
+"""Queries for custom models and providers, always scoped to one organization.
+
+Every function takes the organization id explicitly: there is no query here that can return
+another organization's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.domain.llm_model import CustomModel
+from modelreg.domain.provider import Provider
+from modelreg.store.rows import CustomModelRow, ProviderRow
+
+__all__ = [
+    "custom_model_from_row",
+    "dependents_of",
+    "find_custom_row",
+    "find_provider_row",
+    "insert_ignoring_conflict",
+    "list_custom_models",
+    "load_base_chain",
+    "provider_from_row",
+]
+
+
+def provider_from_row(row: ProviderRow) -> Provider:
+    return Provider(
+        pk=row.pk,
+        organization_id=row.organization_id,
+        provider_id=row.provider_id,
+        provider_name=row.provider_name,
+        extra_kwargs=dict(row.extra_kwargs or {}),
+        has_api_key=row.secrets_enc is not None,
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def custom_model_from_row(row: CustomModelRow, provider: ProviderRow | None) -> CustomModel:
+    return CustomModel(
+        pk=row.pk,
+        organization_id=row.organization_id,
+        owner_user_id=row.user_id,
+        name=row.model_name,
+        base_model_name=row.base_model_name,
+        provider=provider_from_row(provider) if provider is not None else None,
+        display_name=row.display_name,
+        model_type=row.model_type,
+        input_cost=row.input_cost,
+        output_cost=row.output_cost,
+        cache_hit_input_cost=row.cache_hit_input_cost,
+        cache_creation_input_cost=row.cache_creation_input_cost,
+        max_context_window=row.max_context_window,
+        streaming_support=row.streaming_support,
+        function_call=row.function_call,
+        image_support=row.image_support,
+        supported_params_override=row.supported_params_override,
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _with_provider(organization_id: str) -> Select[CustomModelRow, ProviderRow]:
+    query = (
+        select(CustomModelRow, ProviderRow)
+        .outerjoin(ProviderRow, ProviderRow.pk == CustomModelRow.provider_pk)
+        .where(CustomModelRow.organization_id == organization_id)
+    )
+    return query
+
+
+async def find_custom_row(
+    session: AsyncSession, organization_id: str, name: str, *, for_update: bool = False
+) -> tuple[CustomModelRow, ProviderRow | None] | None:
+    query = _with_provider(organization_id).where(CustomModelRow.model_name == name)
+    if for_update:
+        query = query.with_for_update(of=CustomModelRow)
+    found = (await session.execute(query)).first()
+    if found is None:
+        return None
+    model_row: CustomModelRow = found[0]
+    provider_row: ProviderRow | None = found[1]
+    return model_row, provider_row
+
+
+async def list_custom_models(session: AsyncSession, organization_id: str) -> list[CustomModel]:
+    rows = await session.execute(_with_provider(organization_id).order_by(CustomModelRow.model_name))
+    return [custom_model_from_row(model, provider) for model, provider in rows.all()]
+
+
+async def load_base_chain(session: AsyncSession, organization_id: str, start: str | None) -> dict[str, CustomModel]:
+    """The organization's custom models reachable from `start` through base links (bounded)."""
+    found: dict[str, CustomModel] = {}
+    name = start
+    while name is not None and name not in found and len(found) < 64:
+        pair = await find_custom_row(session, organization_id, name)
+        if pair is None:
+            break
+        model = custom_model_from_row(*pair)
+        found[name] = model
+        name = model.base_model_name
+    return found
+
+
+async def dependents_of(session: AsyncSession, organization_id: str, name: str) -> list[str]:
+    rows = await session.scalars(
+        select(CustomModelRow.model_name)
+        .where(CustomModelRow.organization_id == organization_id, CustomModelRow.base_model_name == name)
+        .order_by(CustomModelRow.model_name)
+    )
+    return list(rows)
+
+
+async def find_provider_row(
+    session: AsyncSession, organization_id: str, provider_id: str, *, for_update: bool = False
+) -> ProviderRow | None:
+    query = select(ProviderRow).where(
+        ProviderRow.organization_id == organization_id, ProviderRow.provider_id == provider_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def insert_ignoring_conflict(
+    session: AsyncSession, table: type[CustomModelRow] | type[ProviderRow], keys: Sequence[str], values: dict[str, Any]
+) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING pk: the new pk, or None when the row already existed.
+
+    This is what lets 50 parallel upserts of one name end in one row without a unique-violation error.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys)).returning(table.pk)
+    return (await session.execute(statement)).scalar_one_or_none()

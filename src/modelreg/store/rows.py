@@ -1,0 +1,161 @@
+"""Database rows. Every class ends in `Row` so that no one confuses a table with an LLM model.
+
+Schema changes go through Alembic (store/migrations); `RowBase.metadata` is what autogenerate compares.
+Relationships are deliberately absent: queries join explicitly, so nothing lazy-loads behind our back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiKeyRow",
+    "ChangeCounterRow",
+    "CustomModelRow",
+    "OrganizationRow",
+    "ProviderRow",
+    "RowBase",
+    "UserRow",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite would otherwise drop the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class RowBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class OrganizationRow(RowBase):
+    __tablename__ = "organizations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserRow(RowBase):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKeyRow(RowBase):
+    """An API key is stored as a lookup prefix (indexed, not secret) plus SHA-256 of the whole key."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    lookup_prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class ProviderRow(RowBase):
+    """A custom provider. `extra_kwargs` holds only non-secret keys; secrets live encrypted in `secrets_enc`."""
+
+    __tablename__ = "providers"
+    __table_args__ = (UniqueConstraint("organization_id", "provider_id", name="uq_providers_org_provider_id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    provider_id: Mapped[str] = mapped_column(String(256))
+    provider_name: Mapped[str] = mapped_column(String(256))
+    extra_kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets_enc: Mapped[str | None] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomModelRow(RowBase):
+    """An organization's model definition, stored sparse: a NULL column inherits from the base model."""
+
+    __tablename__ = "custom_models"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "model_name", name="uq_custom_models_org_model_name"),
+        Index("ix_custom_models_org_base", "organization_id", "base_model_name"),
+    )
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    model_name: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    base_model_name: Mapped[str | None] = mapped_column(String(256))
+    provider_pk: Mapped[int | None] = mapped_column(ForeignKey("providers.pk", ondelete="SET NULL"), index=True)
+    model_type: Mapped[str | None] = mapped_column(String(32))
+    input_cost: Mapped[float | None] = mapped_column(Float)
+    output_cost: Mapped[float | None] = mapped_column(Float)
+    cache_hit_input_cost: Mapped[float | None] = mapped_column(Float)
+    cache_creation_input_cost: Mapped[float | None] = mapped_column(Float)
+    max_context_window: Mapped[int | None] = mapped_column(Integer)
+    streaming_support: Mapped[int | None] = mapped_column(SmallInteger)
+    function_call: Mapped[int | None] = mapped_column(SmallInteger)
+    image_support: Mapped[int | None] = mapped_column(SmallInteger)
+    supported_params_override: Mapped[dict[str, Any] | None]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeCounterRow(RowBase):
+    """Monotonic counters bumped by every write; servers poll them to invalidate in-memory caches."""
+
+    __tablename__ = "change_counters"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

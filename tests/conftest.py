@@ -1,0 +1,148 @@
+"""Test fixtures: the real app over real storage, on SQLite and on a PostgreSQL server started here.
+
+Every API test runs twice (`backend` = sqlite, postgresql). The schema is built with the real
+migrations once per backend; rows are deleted after each test because the app commits for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import delete
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from modelreg.app import create_app
+from modelreg.catalog.load import Catalog, load_catalog
+from modelreg.config import Settings
+from modelreg.services import identity
+from modelreg.store.database import Database
+from modelreg.store.migrate import upgrade_to_head
+from modelreg.store.rows import RowBase
+from pg_server import PgServer, running_postgres
+
+SECRET = "test-secret-key-0123456789abcdef0123456789"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sqlite_url() -> Iterator[str]:
+    directory = tempfile.mkdtemp(prefix="modelreg-test-")
+    url = f"sqlite+aiosqlite:///{directory}/test.db"
+    upgrade_to_head(url)
+    yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres: PgServer) -> str:
+    postgres.create_database("modelreg_test")
+    url = postgres.sqlalchemy_url("modelreg_test")
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[request.param]))
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "var_dir": tempfile.gettempdir(),
+        "cache_poll_seconds": 0.2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def _wipe(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        async with db.write() as session:
+            for table in reversed(RowBase.metadata.sorted_tables):
+                await session.execute(delete(table))
+    finally:
+        await db.dispose()
+
+
+@dataclass
+class Org:
+    organization_id: str
+    admin_user_id: str
+    admin_key: str
+    email: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+
+class Env:
+    """What a test needs: the HTTP client, and a way to make organizations and users through the services."""
+
+    def __init__(self, client: AsyncTestClient[Any], database_url: str) -> None:
+        self.client = client
+        self.database_url = database_url
+        self._counter = 0
+
+    async def org(self, name: str = "acme", password: str | None = None) -> Org:
+        self._counter += 1
+        email = f"admin{self._counter}@{name}.example"
+        db = Database(self.database_url)
+        try:
+            async with db.write() as session:
+                created = await identity.create_organization(session, name, email, password)
+        finally:
+            await db.dispose()
+        return Org(created.organization_id, created.user_id, created.api_key, email)
+
+    async def member(self, org: Org, role: str = "member", password: str | None = None) -> tuple[str, str]:
+        """A user in `org` with an API key: (user_id, key)."""
+        self._counter += 1
+        db = Database(self.database_url)
+        try:
+            async with db.write() as session:
+                user = await identity.create_user(
+                    session, org.organization_id, f"user{self._counter}@x.example", role, password
+                )
+                key = await identity.create_api_key(session, user.id)
+        finally:
+            await db.dispose()
+        return user.id, key.api_key
+
+
+@pytest.fixture
+async def env(database_url: str, catalog: Catalog) -> AsyncIterator[Env]:
+    app = create_app(make_settings(database_url), catalog)
+    async with AsyncTestClient(app=app) as client:
+        yield Env(client, database_url)
+    await _wipe(database_url)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("MODELREG_SECRET_KEY", SECRET)
+    del config
+
+
+__all__ = ["Env", "Org", "asyncio", "make_settings"]
