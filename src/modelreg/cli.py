@@ -14,8 +14,10 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.config import Settings, load_settings
+from modelreg.crypto import SecretBox
 from modelreg.domain.errors import DomainError
 from modelreg.services import identity
+from modelreg.services.providers import rotate_secrets
 from modelreg.store.database import Database
 from modelreg.store.migrate import UnmigratedDatabase, check_at_head_sync, upgrade_to_head
 
@@ -27,9 +29,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: LL
 org_app = typer.Typer(no_args_is_help=True, help="Organizations.")
 user_app = typer.Typer(no_args_is_help=True, help="Users.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys.")
+secrets_app = typer.Typer(no_args_is_help=True, help="Encrypted provider secrets.")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
+app.add_typer(secrets_app, name="secrets")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -162,6 +166,15 @@ def key_revoke(key_id: str) -> None:
 
     _in_transaction(load_settings(), work)
     _emit({"key_id": key_id, "revoked": True})
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every provider secret with MODELREG_SECRET_KEY (old keys in MODELREG_OLD_SECRET_KEYS)."""
+    settings = load_settings()
+    box = SecretBox(settings.secret_key, settings.old_secret_keys)
+    count = _in_transaction(settings, lambda s: rotate_secrets(s, box))
+    _emit({"rotated": count})
 
 
 def main() -> None:

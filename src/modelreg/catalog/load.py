@@ -84,13 +84,18 @@ class Catalog:
         self.reserved_names = frozenset(self.models) | frozenset(self._aliases)
         """Names a custom model may not take: they would shadow a built-in."""
 
-    def lookup(self, name: str, field: str = "model_name") -> LLMModel | None:
+    def exact(self, name: str) -> LLMModel | None:
+        """A built-in model name or alias; never ambiguous."""
         model = self.models.get(name)
+        if model is None:
+            canonical = self._aliases.get(name)
+            model = self.models[canonical] if canonical is not None else None
+        return model
+
+    def lookup(self, name: str, field: str = "model_name") -> LLMModel | None:
+        model = self.exact(name)
         if model is not None:
             return model
-        canonical = self._aliases.get(name)
-        if canonical is not None:
-            return self.models[canonical]
         candidates = self._native.get(name, [])
         if len(candidates) == 1:
             return self.models[candidates[0]]

@@ -73,7 +73,11 @@ class ModelService:
     # ---- reads -------------------------------------------------------------------------------
 
     async def get(self, session: AsyncSession, principal: Principal | None, name: str) -> LLMModel:
-        """Custom model of the caller's organization first, then the catalog; NotFound otherwise."""
+        """A built-in name or alias is answered from memory (custom models cannot take those names);
+        otherwise the caller's custom model, then a bare catalog name; NotFound otherwise."""
+        exact = self.catalog.exact(name)
+        if exact is not None:
+            return exact
         if principal is not None:
             pair = await find_custom_row(session, principal.organization_id, name)
             if pair is not None:

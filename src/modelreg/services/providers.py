@@ -22,7 +22,7 @@ from modelreg.domain.provider import Provider, split_secrets
 from modelreg.store.model_queries import find_provider_row, insert_ignoring_conflict, provider_from_row
 from modelreg.store.rows import ProviderRow
 
-__all__ = ["ProviderChanges", "ProviderService", "check_if_match"]
+__all__ = ["ProviderChanges", "ProviderService", "check_if_match", "rotate_secrets"]
 
 UNSET: Any = msgspec.UNSET
 
@@ -155,3 +155,14 @@ class ProviderService:
     def secrets_of(self, row: ProviderRow) -> dict[str, Any]:
         """Decrypted secrets, for the gateway only; never for a response."""
         return self._box.open(row.secrets_enc)
+
+
+async def rotate_secrets(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypt every stored provider secret with the current key; returns how many were rewritten."""
+    rows = await session.scalars(select(ProviderRow).where(ProviderRow.secrets_enc.is_not(None)))
+    count = 0
+    for row in rows:
+        assert row.secrets_enc is not None
+        row.secrets_enc = box.rotate(row.secrets_enc)
+        count += 1
+    return count

@@ -7,11 +7,11 @@ Litestar's router, so names containing `/` work and `%2F` arrives already decode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from modelreg.api.common import decode_body, path_name, registry, require_principal
 from modelreg.api.errors import exception_handlers
@@ -50,7 +50,9 @@ _SORTABLE = frozenset(
 
 @get("/api/models")
 async def list_models(
-    request: AnyRequest, sort_by: str = "model_name", all_: bool = Parameter(query="all", default=False)
+    request: AnyRequest,
+    sort_by: FromQuery[str] = "model_name",
+    all_: Annotated[bool, QueryParameter(name="all")] = False,
 ) -> Response[Any]:
     """Every model the caller can see: built-ins plus the organization's custom models, resolved."""
     del all_  # accepted for compatibility: this endpoint always returns the whole list
@@ -80,7 +82,7 @@ async def create_model(request: AnyRequest) -> Response[Any]:
 
 
 @get("/api/models/{model_name:path}")
-async def retrieve_model(request: AnyRequest, model_name: str) -> Response[Any]:
+async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.read() as session:
@@ -105,17 +107,17 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
 
 
 @patch("/api/models/{model_name:path}")
-async def patch_model(request: AnyRequest, model_name: str) -> Response[Any]:
+async def patch_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     return await _update_model(request, model_name, replace=False)
 
 
 @put("/api/models/{model_name:path}")
-async def replace_model(request: AnyRequest, model_name: str) -> Response[Any]:
+async def replace_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     return await _update_model(request, model_name, replace=True)
 
 
 @delete("/api/models/{model_name:path}", status_code=204)
-async def delete_model(request: AnyRequest, model_name: str) -> None:
+async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.write() as session:
@@ -140,7 +142,7 @@ def _page_params(page: int, page_size: int) -> None:
 
 
 @get("/api/providers")
-async def list_providers(request: AnyRequest, page: int = 1, page_size: int = 100) -> RespanPage:
+async def list_providers(request: AnyRequest, page: FromQuery[int] = 1, page_size: FromQuery[int] = 100) -> RespanPage:
     """Paginated envelope; past the last page: 200 with empty results (the official client pages until then)."""
     principal = await require_principal(request)
     _page_params(page, page_size)
@@ -176,7 +178,7 @@ async def create_provider(request: AnyRequest) -> Response[Any]:
 
 
 @get("/api/providers/{provider_id:path}")
-async def retrieve_provider(request: AnyRequest, provider_id: str) -> Response[Any]:
+async def retrieve_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.read() as session:
@@ -201,17 +203,17 @@ async def _update_provider(request: AnyRequest, provider_id: str, *, replace: bo
 
 
 @patch("/api/providers/{provider_id:path}")
-async def patch_provider(request: AnyRequest, provider_id: str) -> Response[Any]:
+async def patch_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
     return await _update_provider(request, provider_id, replace=False)
 
 
 @put("/api/providers/{provider_id:path}")
-async def replace_provider(request: AnyRequest, provider_id: str) -> Response[Any]:
+async def replace_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
     return await _update_provider(request, provider_id, replace=True)
 
 
 @delete("/api/providers/{provider_id:path}", status_code=204)
-async def delete_provider(request: AnyRequest, provider_id: str) -> None:
+async def delete_provider(request: AnyRequest, provider_id: FromPath[str]) -> None:
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.write() as session:
