@@ -20,7 +20,9 @@ from modelreg.config import Settings, load_settings
 from modelreg.registry import Registry, build_registry
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
 from modelreg.store import counters
+from modelreg.store.memory import ORG_COUNTER_PREFIX
 from modelreg.store.migrate import check_at_head
+from modelreg.store.views import refresh_views, stale_organizations
 
 __all__ = ["create_app"]
 
@@ -54,14 +56,30 @@ async def _watch_changes(reg: Registry) -> None:
         try:
             async with reg.db.read() as session:
                 current = await counters.read_all(session)
-            if seen is not None and current.get(counters.IDENTITY) != seen.get(counters.IDENTITY):
-                reg.authenticator.invalidate()
+            if seen is not None:
+                for name, value in current.items():
+                    if seen.get(name) == value:
+                        continue
+                    if name == counters.IDENTITY:
+                        reg.authenticator.invalidate()
+                    elif name.startswith(ORG_COUNTER_PREFIX):
+                        reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
             seen = current
             if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
                 last_flush = loop.time()
                 await reg.authenticator.flush_last_used()
         except Exception:  # a transient database error must not kill the watcher
             log.warning("change watcher: database not reachable, retrying", exc_info=True)
+
+
+async def _heal_views(reg: Registry) -> None:
+    """Give every custom model a view row (models stored before views existed, or an interrupted sync)."""
+    async with reg.db.read() as session:
+        stale = await stale_organizations(session)
+    for organization_id, names in stale.items():
+        async with reg.writing(organization_id) as session:
+            await refresh_views(session, reg.index.catalog, organization_id, names)
+        log.info("rebuilt %d model views of organization %s", len(names), organization_id)
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> Litestar:
@@ -71,6 +89,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await check_at_head(settings.database_url)
+        await _heal_views(reg)
         watcher = asyncio.create_task(_watch_changes(reg))
         try:
             yield

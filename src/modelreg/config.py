@@ -9,6 +9,7 @@
 | MODELREG_JWT_TTL_SECONDS     | 3600                                      |
 | MODELREG_VAR_DIR             | ./var                                     |
 | MODELREG_CACHE_POLL_SECONDS  | 1.0 (how often a server looks for writes by other processes) |
+| MODELREG_MEMORY_INDEX_MAX_MODELS | 20000 (larger organizations are listed and filtered in SQL) |
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_poll_seconds: float = 1.0
     """How often a server checks the change counters that other processes bump (CLI, other replicas)."""
     last_used_flush_seconds: float = 30.0
+    memory_index_max_models: int = 20_000
+    """Organizations with more custom models than this are served by SQL instead of the in-memory index."""
 
 
 def _persisted_secret(var_dir: Path) -> str:
@@ -75,6 +78,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "jwt_ttl_seconds": int(environ.get("MODELREG_JWT_TTL_SECONDS", "3600")),
         "var_dir": str(var_dir),
         "cache_poll_seconds": float(environ.get("MODELREG_CACHE_POLL_SECONDS", "1.0")),
+        "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
     }
     values.update(overrides)
     return msgspec.convert(values, Settings)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.auth.authenticator import Authenticator
 from modelreg.auth.tokens import TokenIssuer
@@ -12,6 +16,7 @@ from modelreg.crypto import SecretBox, derive_key
 from modelreg.services.models import ModelService
 from modelreg.services.providers import ProviderService
 from modelreg.store.database import Database
+from modelreg.store.memory import ModelIndex
 
 __all__ = ["Registry", "build_registry"]
 
@@ -23,8 +28,19 @@ class Registry:
     catalog: Catalog
     tokens: TokenIssuer
     authenticator: Authenticator
+    index: ModelIndex
     models: ModelService
     providers: ProviderService
+
+    @asynccontextmanager
+    async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
+        """A write transaction for one organization; after the commit this process's index forgets the
+        organization at once (other processes notice the bumped counter within the poll interval)."""
+        try:
+            async with self.db.write() as session:
+                yield session
+        finally:
+            self.index.invalidate(organization_id)
 
 
 def build_registry(settings: Settings, catalog: Catalog) -> Registry:
@@ -35,12 +51,14 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         audience=settings.jwt_audience,
         ttl_seconds=settings.jwt_ttl_seconds,
     )
+    index = ModelIndex(db, catalog, max_models_per_org=settings.memory_index_max_models)
     return Registry(
         settings=settings,
         db=db,
         catalog=catalog,
         tokens=tokens,
         authenticator=Authenticator(db, tokens),
-        models=ModelService(catalog),
-        providers=ProviderService(SecretBox(settings.secret_key, settings.old_secret_keys)),
+        index=index,
+        models=ModelService(index, db),
+        providers=ProviderService(SecretBox(settings.secret_key, settings.old_secret_keys), index),
     )

@@ -103,6 +103,13 @@ class Catalog:
             raise AmbiguousModelName(name, sorted(candidates), field=field)
         return None
 
+    def lookup_or_none(self, name: str) -> LLMModel | None:
+        """lookup() for reads of stored links: an ambiguous name resolves to nothing instead of failing."""
+        try:
+            return self.lookup(name)
+        except AmbiguousModelName:
+            return None
+
     def __len__(self) -> int:
         return len(self.models)
 

@@ -24,16 +24,19 @@ from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomMod
 from modelreg.domain.names import validate_model_name, validate_name
 from modelreg.domain.principal import Principal
 from modelreg.services.providers import check_if_match
+from modelreg.store import counters
+from modelreg.store.database import Database
+from modelreg.store.memory import ModelIndex, org_counter
 from modelreg.store.model_queries import (
     custom_model_from_row,
     dependents_of,
     find_custom_row,
     find_provider_row,
     insert_ignoring_conflict,
-    list_custom_models,
     load_base_chain,
 )
 from modelreg.store.rows import CustomModelRow
+from modelreg.store.views import find_view_row, list_view_rows, model_from_view, refresh_views
 
 __all__ = ["ModelChanges", "ModelService"]
 
@@ -67,32 +70,55 @@ class ModelChanges(msgspec.Struct, kw_only=True):
 
 
 class ModelService:
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
+    """Reads come from the in-memory index (no session); writes take the caller's session."""
+
+    def __init__(self, index: ModelIndex, db: Database) -> None:
+        self.index = index
+        self._db = db
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.index.catalog
 
     # ---- reads -------------------------------------------------------------------------------
 
-    async def get(self, session: AsyncSession, principal: Principal | None, name: str) -> LLMModel:
+    async def get(self, principal: Principal | None, name: str) -> LLMModel:
         """A built-in name or alias is answered from memory (custom models cannot take those names);
         otherwise the caller's custom model, then a bare catalog name; NotFound otherwise."""
         exact = self.catalog.exact(name)
         if exact is not None:
             return exact
         if principal is not None:
-            pair = await find_custom_row(session, principal.organization_id, name)
-            if pair is not None:
-                return await self._resolve(session, custom_model_from_row(*pair), strict=False)
+            custom = await self._custom(principal.organization_id, name)
+            if custom is not None:
+                return custom
         builtin = self.catalog.lookup(name)
         if builtin is None:
             raise NotFound()
         return builtin
 
-    async def list_visible(self, session: AsyncSession, principal: Principal) -> list[LLMModel]:
+    async def _custom(self, organization_id: str, name: str) -> LLMModel | None:
+        snapshot = await self.index.org(organization_id)
+        model = snapshot.by_name.get(name)
+        if model is not None:
+            return model
+        # Not in this process's snapshot: it may have been created by another process within the
+        # poll interval, or the organization is too large to hold. The database decides.
+        async with self._db.read() as session:
+            row = await find_view_row(session, organization_id, name)
+        return model_from_view(row, self.catalog) if row is not None else None
+
+    async def custom_models(self, principal: Principal) -> list[LLMModel]:
+        snapshot = await self.index.org(principal.organization_id)
+        if snapshot.in_memory:
+            return snapshot.models
+        async with self._db.read() as session:
+            rows = await list_view_rows(session, principal.organization_id)
+        return [model_from_view(row, self.catalog) for row in rows]
+
+    async def list_visible(self, principal: Principal) -> list[LLMModel]:
         """Built-ins plus the organization's custom models, resolved."""
-        customs = await list_custom_models(session, principal.organization_id)
-        by_name = {m.name: m for m in customs}
-        resolved = [resolve_chain(m, by_name.get, self._builtin_or_none, strict=False) for m in customs]
-        return [*self.catalog.models.values(), *resolved]
+        return [*self.index.builtins, *await self.custom_models(principal)]
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -148,14 +174,9 @@ class ModelService:
         if dependents:
             raise HasDependents(dependents)
         await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))
+        await counters.bump(session, org_counter(principal.organization_id))
 
     # ---- internals ---------------------------------------------------------------------------
-
-    def _builtin_or_none(self, name: str) -> LLMModel | None:
-        try:
-            return self.catalog.lookup(name)
-        except InvalidInput:
-            return None
 
     def _raise_for_missing(self, name: str, action: str) -> None:
         """A write addressed at a built-in name is refused as read-only rather than not found."""
@@ -165,7 +186,9 @@ class ModelService:
     async def _resolve(self, session: AsyncSession, model: CustomModel, *, strict: bool) -> LLMModel:
         chain = await load_base_chain(session, model.organization_id, model.base_model_name)
         chain.pop(model.name, None)
-        return resolve_chain(model, chain.get, self.catalog.lookup if strict else self._builtin_or_none, strict=strict)
+        return resolve_chain(
+            model, chain.get, self.catalog.lookup if strict else self.catalog.lookup_or_none, strict=strict
+        )
 
     async def _canonical_base(self, session: AsyncSession, principal: Principal, name: str) -> str:
         validate_model_name(name, "base_model_name")
@@ -223,4 +246,7 @@ class ModelService:
         row.updated_at = datetime.now(UTC)
         await session.flush()
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
-        return await self._resolve(session, custom_model_from_row(row, provider_row), strict=True)
+        resolved = await self._resolve(session, custom_model_from_row(row, provider_row), strict=True)
+        await refresh_views(session, self.catalog, principal.organization_id, [name])
+        await counters.bump(session, org_counter(principal.organization_id))
+        return resolved

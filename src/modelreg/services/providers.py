@@ -19,8 +19,11 @@ from modelreg.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from modelreg.domain.names import validate_name
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import Provider, split_secrets
+from modelreg.store import counters
+from modelreg.store.memory import ModelIndex, org_counter
 from modelreg.store.model_queries import find_provider_row, insert_ignoring_conflict, provider_from_row
-from modelreg.store.rows import ProviderRow
+from modelreg.store.rows import CustomModelRow, ProviderRow
+from modelreg.store.views import refresh_views
 
 __all__ = ["ProviderChanges", "ProviderService", "check_if_match", "rotate_secrets"]
 
@@ -56,8 +59,20 @@ def _merge_secrets(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str
 
 
 class ProviderService:
-    def __init__(self, box: SecretBox) -> None:
+    def __init__(self, box: SecretBox, index: ModelIndex) -> None:
         self._box = box
+        self._index = index
+
+    async def _models_changed(self, session: AsyncSession, organization_id: str, names: list[str]) -> None:
+        """The provider is part of each resolved model that uses it: rewrite their views."""
+        if names:
+            await refresh_views(session, self._index.catalog, organization_id, names)
+        await counters.bump(session, org_counter(organization_id))
+
+    @staticmethod
+    async def _models_using(session: AsyncSession, provider_pk: int) -> list[str]:
+        rows = await session.scalars(select(CustomModelRow.model_name).where(CustomModelRow.provider_pk == provider_pk))
+        return list(rows)
 
     def _apply(self, row: ProviderRow, changes: ProviderChanges, *, replace: bool) -> None:
         if changes.provider_name is not msgspec.UNSET:
@@ -118,6 +133,7 @@ class ProviderService:
                 raise InvalidInput("This field is required.", "provider_name")
             row = await session.get(ProviderRow, pk)
             assert row is not None
+            await self._models_changed(session, principal.organization_id, [])
             return provider_from_row(row), True
         updated = await self.update(session, principal, provider_id, changes, replace=False, if_match=None)
         return updated, False
@@ -142,6 +158,7 @@ class ProviderService:
         row.revision += 1
         row.updated_at = datetime.now(UTC)
         await session.flush()
+        await self._models_changed(session, principal.organization_id, await self._models_using(session, row.pk))
         return provider_from_row(row)
 
     async def delete(self, session: AsyncSession, principal: Principal, provider_id: str, if_match: str | None) -> None:
@@ -150,7 +167,9 @@ class ProviderService:
         if row is None:
             raise NotFound()
         check_if_match(if_match, provider_from_row(row).etag)
+        users = await self._models_using(session, row.pk)
         await session.execute(delete(ProviderRow).where(ProviderRow.pk == row.pk))
+        await self._models_changed(session, principal.organization_id, users)
 
     def secrets_of(self, row: ProviderRow) -> dict[str, Any]:
         """Decrypted secrets, for the gateway only; never for a response."""

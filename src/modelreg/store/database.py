@@ -18,7 +18,17 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from modelreg.filters.regex import safe_regex
+
 __all__ = ["Database"]
+
+
+def _py_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _regexp(pattern: str, value: str | None) -> bool:
+    return isinstance(value, str) and safe_regex(pattern).search(value) is not None
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
@@ -34,6 +44,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # Filters (filters/to_sql.py) need Python's case folding and linear-time regexes inside SQLite.
+        dbapi_connection.create_function("py_lower", 1, _py_lower, deterministic=True)
+        dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

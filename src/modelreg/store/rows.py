@@ -30,6 +30,7 @@ __all__ = [
     "ApiKeyRow",
     "ChangeCounterRow",
     "CustomModelRow",
+    "ModelViewRow",
     "OrganizationRow",
     "ProviderRow",
     "RowBase",
@@ -159,3 +160,46 @@ class ChangeCounterRow(RowBase):
     __tablename__ = "change_counters"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ModelViewRow(RowBase):
+    """A custom model with inheritance applied: what readers see.
+
+    Kept current by every write that can change it (the model, its base chain, its provider, a catalog
+    sync), in the same transaction, so reads never resolve: lists filter and sort over these columns in
+    SQL, and the in-memory index loads them as they are.
+    """
+
+    __tablename__ = "model_views"
+    __table_args__ = (UniqueConstraint("organization_id", "model_name", name="uq_model_views_org_model_name"),)
+    pk: Mapped[int] = mapped_column(ForeignKey("custom_models.pk", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(40))
+    owner_user_id: Mapped[str | None] = mapped_column(String(40))
+    model_name: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    base_model_name: Mapped[str | None] = mapped_column(String(256))
+    model_type: Mapped[str | None] = mapped_column(String(32))
+    provider_pk: Mapped[int | None] = mapped_column(Integer, index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(256))
+    provider_name: Mapped[str | None] = mapped_column(String(256))
+    provider: Mapped[dict[str, Any] | None]
+    """The public provider descriptor (never secrets)."""
+    input_cost: Mapped[float | None] = mapped_column(Float)
+    output_cost: Mapped[float | None] = mapped_column(Float)
+    cache_hit_input_cost: Mapped[float | None] = mapped_column(Float)
+    cache_creation_input_cost: Mapped[float | None] = mapped_column(Float)
+    max_context_window: Mapped[int | None] = mapped_column(Integer)
+    max_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    streaming_support: Mapped[int | None] = mapped_column(SmallInteger)
+    function_call: Mapped[int | None] = mapped_column(SmallInteger)
+    image_support: Mapped[int | None] = mapped_column(SmallInteger)
+    is_called_by_custom_name: Mapped[bool]
+    has_discount: Mapped[bool]
+    routable: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(16))
+    native_name: Mapped[str | None] = mapped_column(String(256))
+    supported_params: Mapped[dict[str, Any]]
+    supported_params_override: Mapped[dict[str, Any] | None]
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -60,8 +60,7 @@ async def list_models(
     field = sort_by.removeprefix("-")
     if field not in _SORTABLE:
         raise InvalidInput(f"Cannot sort by '{field}'.", "sort_by")
-    async with registry(request).db.read() as session:
-        models = await registry(request).models.list_visible(session, principal)
+    models = await registry(request).models.list_visible(principal)
     present = [m for m in models if getattr(m, "name" if field in ("model_name", "id") else field, None) is not None]
     missing = [m for m in models if m not in present] if len(present) != len(models) else []
     present.sort(key=_sort_key(field), reverse=sort_by.startswith("-"))
@@ -76,7 +75,7 @@ async def create_model(request: AnyRequest) -> Response[Any]:
     if not isinstance(body.model_name, str):
         raise InvalidInput("This field is required.", "model_name")
     reg = registry(request)
-    async with reg.db.write() as session:
+    async with reg.writing(principal.organization_id) as session:
         model, created = await reg.models.create_or_update(session, principal, body.model_name, model_changes(body))
     return _model_response(model, 201 if created else 200)
 
@@ -85,8 +84,7 @@ async def create_model(request: AnyRequest) -> Response[Any]:
 async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     principal = await require_principal(request)
     reg = registry(request)
-    async with reg.db.read() as session:
-        model = await reg.models.get(session, principal, path_name(model_name))
+    model = await reg.models.get(principal, path_name(model_name))
     return _model_response(model)
 
 
@@ -94,7 +92,7 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
     principal = await require_principal(request)
     body = await decode_body(request, RespanModelWrite)
     reg = registry(request)
-    async with reg.db.write() as session:
+    async with reg.writing(principal.organization_id) as session:
         model = await reg.models.update(
             session,
             principal,
@@ -120,7 +118,7 @@ async def replace_model(request: AnyRequest, model_name: FromPath[str]) -> Respo
 async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
     principal = await require_principal(request)
     reg = registry(request)
-    async with reg.db.write() as session:
+    async with reg.writing(principal.organization_id) as session:
         await reg.models.delete(session, principal, path_name(model_name), request.headers.get("if-match"))
 
 
@@ -128,10 +126,12 @@ async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
 
 
 def _page_url(request: AnyRequest, page: int, page_size: int) -> str:
+    """An absolute link to another page, on the documented path (with its trailing slash, which
+    Litestar strips from request.url) and with every other query parameter kept."""
     query = dict(request.query_params)
     query.update({"page": str(page), "page_size": str(page_size)})
-    base = str(request.url).split("?", 1)[0]
-    return f"{base}?{urlencode(query)}"
+    path = request.url.path.rstrip("/") + "/"
+    return f"{str(request.base_url).rstrip('/')}{path}?{urlencode(query)}"
 
 
 def _page_params(page: int, page_size: int) -> None:
@@ -168,7 +168,7 @@ async def create_provider(request: AnyRequest) -> Response[Any]:
     if not isinstance(body.provider_id, str):
         raise InvalidInput("This field is required.", "provider_id")
     reg = registry(request)
-    async with reg.db.write() as session:
+    async with reg.writing(principal.organization_id) as session:
         provider, created = await reg.providers.create_or_update(
             session, principal, body.provider_id, provider_changes(body)
         )
@@ -190,7 +190,7 @@ async def _update_provider(request: AnyRequest, provider_id: str, *, replace: bo
     principal = await require_principal(request)
     body = await decode_body(request, RespanProviderWrite)
     reg = registry(request)
-    async with reg.db.write() as session:
+    async with reg.writing(principal.organization_id) as session:
         provider = await reg.providers.update(
             session,
             principal,
@@ -216,7 +216,7 @@ async def replace_provider(request: AnyRequest, provider_id: FromPath[str]) -> R
 async def delete_provider(request: AnyRequest, provider_id: FromPath[str]) -> None:
     principal = await require_principal(request)
     reg = registry(request)
-    async with reg.db.write() as session:
+    async with reg.writing(principal.organization_id) as session:
         await reg.providers.delete(session, principal, path_name(provider_id), request.headers.get("if-match"))
 
 

@@ -1,0 +1,109 @@
+"""In-memory index of resolved models: the hot read path (retrieve, lists, filters) without a query.
+
+- Built-ins come from the catalog and never touch the database.
+- Each organization's custom models are loaded from model_views on first use and kept until that
+  organization changes: this process invalidates right after its own commit; other processes (CLI,
+  other workers or replicas) are noticed through the change counter `models:<org>` within the poll
+  interval. A load that raced with an invalidation is discarded (generation check), so a stale
+  snapshot is never stored.
+- Organizations with more custom models than `max_models_per_org` are not held in memory: their
+  reads go to SQL (to_sql.py), with identical results.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import func, select
+
+from modelreg.catalog.load import Catalog
+from modelreg.domain.llm_model import LLMModel
+from modelreg.filters.fields import filter_row
+from modelreg.store.database import Database
+from modelreg.store.rows import ModelViewRow, ProviderRow
+from modelreg.store.views import model_from_view
+
+__all__ = ["ORG_COUNTER_PREFIX", "ModelIndex", "OrgModels", "org_counter"]
+
+
+ORG_COUNTER_PREFIX = "models:"
+
+
+def org_counter(organization_id: str) -> str:
+    return ORG_COUNTER_PREFIX + organization_id
+
+
+class OrgModels:
+    """One organization's resolved custom models, plus what lists need about its providers."""
+
+    def __init__(self, models: list[LLMModel], provider_ids: frozenset[str], *, in_memory: bool = True) -> None:
+        self.in_memory = in_memory
+        """False for organizations too large to hold: `models` is empty and reads go to SQL."""
+        self.models = sorted(models, key=lambda m: m.name)
+        self.by_name = {m.name: m for m in self.models}
+        self.provider_ids = provider_ids
+        self.rows = [filter_row(m, available=m.provider is not None) for m in self.models]
+        self.cache: OrderedDict[Any, Any] = OrderedDict()
+        """Per-snapshot memo of list results (key: normalized filters + sort); dies with the snapshot."""
+
+
+class ModelIndex:
+    def __init__(self, db: Database, catalog: Catalog, max_models_per_org: int = 20_000, max_orgs: int = 1_000):
+        self._db = db
+        self.max_models_per_org = max_models_per_org
+        self._max_orgs = max_orgs
+        self._orgs: OrderedDict[str, OrgModels] = OrderedDict()
+        self._generation: dict[str, int] = {}
+        self.set_catalog(catalog)
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.builtins = list(catalog.models.values())
+        self.builtin_rows = [filter_row(m, available=False) for m in self.builtins]
+        self.builtin_cache: OrderedDict[Any, Any] = OrderedDict()
+        self.invalidate_all()
+
+    def invalidate(self, organization_id: str) -> None:
+        self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
+        self._orgs.pop(organization_id, None)
+
+    def invalidate_all(self) -> None:
+        for organization_id in list(self._orgs):
+            self.invalidate(organization_id)
+
+    async def org(self, organization_id: str) -> OrgModels:
+        """The organization's snapshot (check `in_memory`: too large ones only carry provider ids)."""
+        if organization_id in self._orgs:
+            self._orgs.move_to_end(organization_id)
+            return self._orgs[organization_id]
+        generation = self._generation.get(organization_id, 0)
+        snapshot = await self._load(organization_id)
+        if self._generation.get(organization_id, 0) == generation:
+            self._orgs[organization_id] = snapshot
+            while len(self._orgs) > self._max_orgs:
+                self._orgs.popitem(last=False)
+        return snapshot
+
+    async def _load(self, organization_id: str) -> OrgModels:
+        async with self._db.read() as session:
+            scope = ModelViewRow.organization_id == organization_id
+            count = int(await session.scalar(select(func.count()).select_from(ModelViewRow).where(scope)) or 0)
+            provider_query = select(ProviderRow.provider_id).where(ProviderRow.organization_id == organization_id)
+            provider_ids = frozenset(await session.scalars(provider_query))
+            if count > self.max_models_per_org:
+                return OrgModels([], provider_ids, in_memory=False)
+            rows = await session.scalars(select(ModelViewRow).where(scope))
+            models = [model_from_view(row, self.catalog) for row in rows]
+        return OrgModels(models, provider_ids)
+
+    def builtin_rows_for(self, snapshot: OrgModels | None) -> list[dict[str, Any]]:
+        """Built-in rows with available_to_user for this organization: true when it has a provider whose
+        provider_id is the built-in's provider id (the gateway routes built-ins that way)."""
+        ids = snapshot.provider_ids if snapshot else frozenset()
+        if not ids:
+            return self.builtin_rows
+        return [
+            {**row, "available_to_user": True} if row["provider__provider_id"] in ids else row
+            for row in self.builtin_rows
+        ]

@@ -1,0 +1,211 @@
+"""Materialized resolved models (model_views): conversion both ways, and refresh after writes.
+
+refresh_views(names) re-resolves the named models and everything that inherits from them,
+transitively, and rewrites their view rows in the caller's transaction. Every write path calls it:
+model writes, provider updates and deletes (the provider is part of the resolved value), catalog sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.catalog.load import Catalog
+from modelreg.domain.inheritance import resolve_chain
+from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.provider import BuiltinProvider, Provider
+from modelreg.filters.fields import has_discount
+from modelreg.store.model_queries import custom_model_from_row, find_custom_row, load_base_chain
+from modelreg.store.rows import CustomModelRow, ModelViewRow
+
+__all__ = [
+    "find_view_row",
+    "list_view_rows",
+    "model_from_view",
+    "refresh_views",
+    "stale_organizations",
+    "view_values",
+]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _provider_json(provider: Provider | BuiltinProvider | None) -> dict[str, Any] | None:
+    if provider is None:
+        return None
+    if isinstance(provider, BuiltinProvider):
+        return {"builtin": True, "provider_id": provider.provider_id, "provider_name": provider.provider_name}
+    return {
+        "builtin": False,
+        "pk": provider.pk,
+        "provider_id": provider.provider_id,
+        "provider_name": provider.provider_name,
+        "extra_kwargs": provider.extra_kwargs,
+        "has_api_key": provider.has_api_key,
+        "revision": provider.revision,
+        "created_at": _iso(provider.created_at),
+        "updated_at": _iso(provider.updated_at),
+    }
+
+
+def _provider_from_json(data: dict[str, Any] | None, organization_id: str, catalog: Catalog) -> Any:
+    if not data:
+        return None
+    if data.get("builtin"):
+        pid = str(data["provider_id"])
+        return catalog.providers.get(pid) or BuiltinProvider(provider_id=pid, provider_name=str(data["provider_name"]))
+    created, updated = data.get("created_at"), data.get("updated_at")
+    return Provider(
+        pk=int(data["pk"]),
+        organization_id=organization_id,
+        provider_id=str(data["provider_id"]),
+        provider_name=str(data["provider_name"]),
+        extra_kwargs=dict(data.get("extra_kwargs") or {}),
+        has_api_key=bool(data.get("has_api_key")),
+        revision=int(data.get("revision") or 1),
+        created_at=datetime.fromisoformat(created) if created else None,
+        updated_at=datetime.fromisoformat(updated) if updated else None,
+    )
+
+
+def view_values(model: LLMModel) -> dict[str, Any]:
+    provider = model.provider
+    return {
+        "pk": model.pk,
+        "organization_id": model.organization_id,
+        "owner_user_id": model.owner_user_id,
+        "model_name": model.name,
+        "display_name": model.display_name,
+        "base_model_name": model.base_model_name,
+        "model_type": model.model_type,
+        "provider_pk": provider.pk if isinstance(provider, Provider) else None,
+        "provider_id": provider.provider_id if provider else None,
+        "provider_name": provider.provider_name if provider else None,
+        "provider": _provider_json(provider),
+        "input_cost": model.input_cost,
+        "output_cost": model.output_cost,
+        "cache_hit_input_cost": model.cache_hit_input_cost,
+        "cache_creation_input_cost": model.cache_creation_input_cost,
+        "max_context_window": model.max_context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "streaming_support": model.streaming_support,
+        "function_call": model.function_call,
+        "image_support": model.image_support,
+        "is_called_by_custom_name": model.is_called_by_custom_name,
+        "has_discount": has_discount(model),
+        "routable": provider is not None,
+        "status": model.status,
+        "native_name": model.native_name,
+        "supported_params": model.supported_params,
+        "supported_params_override": model.supported_params_override,
+        "revision": model.revision,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+    }
+
+
+def model_from_view(row: ModelViewRow, catalog: Catalog) -> LLMModel:
+    return LLMModel(
+        name=row.model_name,
+        display_name=row.display_name,
+        base_model_name=row.base_model_name,
+        affiliation="custom",
+        organization_id=row.organization_id,
+        owner_user_id=row.owner_user_id,
+        model_type=row.model_type,
+        input_cost=row.input_cost,
+        output_cost=row.output_cost,
+        cache_hit_input_cost=row.cache_hit_input_cost,
+        cache_creation_input_cost=row.cache_creation_input_cost,
+        max_context_window=row.max_context_window,
+        max_output_tokens=row.max_output_tokens,
+        streaming_support=row.streaming_support,
+        function_call=row.function_call,
+        image_support=row.image_support,
+        supported_params=dict(row.supported_params or {}),
+        supported_params_override=row.supported_params_override,
+        is_called_by_custom_name=row.is_called_by_custom_name,
+        status="deprecated" if row.status == "deprecated" else "active",
+        provider=_provider_from_json(row.provider, row.organization_id, catalog),
+        native_name=row.native_name,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        revision=row.revision,
+        pk=row.pk,
+    )
+
+
+async def _with_dependents(session: AsyncSession, organization_id: str, names: Iterable[str]) -> list[str]:
+    """`names` plus every model that inherits from one of them, breadth first (bases before children)."""
+    ordered: list[str] = []
+    seen: set[str] = set()
+    frontier = list(dict.fromkeys(names))
+    while frontier:
+        fresh = [n for n in frontier if n not in seen]
+        seen.update(fresh)
+        ordered.extend(fresh)
+        if not fresh:
+            break
+        children: list[str] = []
+        for start in range(0, len(fresh), 500):
+            chunk = fresh[start : start + 500]
+            rows = await session.scalars(
+                select(CustomModelRow.model_name).where(
+                    CustomModelRow.organization_id == organization_id, CustomModelRow.base_model_name.in_(chunk)
+                )
+            )
+            children.extend(rows)
+        frontier = children
+    return ordered
+
+
+async def refresh_views(
+    session: AsyncSession, catalog: Catalog, organization_id: str, names: Iterable[str]
+) -> list[str]:
+    """Re-resolve `names` and their dependents; returns the names refreshed."""
+    affected = await _with_dependents(session, organization_id, names)
+    for name in affected:
+        pair = await find_custom_row(session, organization_id, name)
+        await session.execute(
+            delete(ModelViewRow).where(ModelViewRow.organization_id == organization_id, ModelViewRow.model_name == name)
+        )
+        if pair is None:
+            continue
+        model = custom_model_from_row(*pair)
+        chain = await load_base_chain(session, organization_id, model.base_model_name)
+        chain.pop(model.name, None)
+        resolved = resolve_chain(model, chain.get, catalog.lookup_or_none, strict=False)
+        session.add(ModelViewRow(**view_values(resolved)))
+    await session.flush()
+    return affected
+
+
+async def stale_organizations(session: AsyncSession) -> dict[str, list[str]]:
+    """Custom models that have no view row yet (e.g. written before views existed), per organization."""
+    rows = await session.execute(
+        select(CustomModelRow.organization_id, CustomModelRow.model_name)
+        .outerjoin(ModelViewRow, ModelViewRow.pk == CustomModelRow.pk)
+        .where(ModelViewRow.pk.is_(None))
+    )
+    found: dict[str, list[str]] = {}
+    for organization_id, name in rows.all():
+        found.setdefault(organization_id, []).append(name)
+    return found
+
+
+async def find_view_row(session: AsyncSession, organization_id: str, name: str) -> ModelViewRow | None:
+    query = select(ModelViewRow).where(ModelViewRow.organization_id == organization_id, ModelViewRow.model_name == name)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_view_rows(session: AsyncSession, organization_id: str) -> list[ModelViewRow]:
+    query = (
+        select(ModelViewRow).where(ModelViewRow.organization_id == organization_id).order_by(ModelViewRow.model_name)
+    )
+    return list(await session.scalars(query))
