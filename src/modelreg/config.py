@@ -10,6 +10,7 @@
 | MODELREG_VAR_DIR             | ./var                                     |
 | MODELREG_CACHE_POLL_SECONDS  | 1.0 (how often a server looks for writes by other processes) |
 | MODELREG_MEMORY_INDEX_MAX_MODELS | 20000 (larger organizations are listed and filtered in SQL) |
+| MODELREG_ANONYMOUS_RATE_LIMIT | 120/60: anonymous list/summary requests per client address per 60 s |
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_poll_seconds: float = 1.0
     """How often a server checks the change counters that other processes bump (CLI, other replicas)."""
     last_used_flush_seconds: float = 30.0
+
+    def rate_limit(self) -> tuple[int, float]:
+        requests, _, seconds = self.anonymous_rate_limit.partition("/")
+        try:
+            return int(requests), float(seconds or 60)
+        except ValueError:
+            raise ValueError("MODELREG_ANONYMOUS_RATE_LIMIT must look like 120/60") from None
+
+    anonymous_rate_limit: str = "120/60"
+    """Anonymous list/summary requests allowed per client address: "<requests>/<seconds>" ("0/1" disables)."""
     memory_index_max_models: int = 20_000
     """Organizations with more custom models than this are served by SQL instead of the in-memory index."""
 
@@ -79,6 +90,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "var_dir": str(var_dir),
         "cache_poll_seconds": float(environ.get("MODELREG_CACHE_POLL_SECONDS", "1.0")),
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
+        "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),
     }
     values.update(overrides)
-    return msgspec.convert(values, Settings)
+    settings = msgspec.convert(values, Settings)
+    settings.rate_limit()  # fail at start on a malformed limit
+    return settings

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modelreg.api.ratelimit import RateLimiter
 from modelreg.auth.authenticator import Authenticator
 from modelreg.auth.tokens import TokenIssuer
 from modelreg.catalog.load import Catalog
 from modelreg.config import Settings
 from modelreg.crypto import SecretBox, derive_key
+from modelreg.services.listing import ModelListing
 from modelreg.services.models import ModelService
 from modelreg.services.providers import ProviderService
 from modelreg.store.database import Database
@@ -31,6 +33,8 @@ class Registry:
     index: ModelIndex
     models: ModelService
     providers: ProviderService
+    listing: ModelListing
+    anonymous_limiter: RateLimiter
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
@@ -61,4 +65,6 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         index=index,
         models=ModelService(index, db),
         providers=ProviderService(SecretBox(settings.secret_key, settings.old_secret_keys), index),
+        listing=ModelListing(index, db),
+        anonymous_limiter=RateLimiter(*settings.rate_limit()),
     )

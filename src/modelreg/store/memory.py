@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -46,6 +47,8 @@ class OrgModels:
         self.rows = [filter_row(m, available=m.provider is not None) for m in self.models]
         self.cache: OrderedDict[Any, Any] = OrderedDict()
         """Per-snapshot memo of list results (key: normalized filters + sort); dies with the snapshot."""
+        self.encoded: dict[tuple[str, str], bytes] = {}
+        """Per-snapshot memo of each model's wire bytes, keyed (dialect, model name)."""
 
 
 class ModelIndex:
@@ -62,7 +65,23 @@ class ModelIndex:
         self.builtins = list(catalog.models.values())
         self.builtin_rows = [filter_row(m, available=False) for m in self.builtins]
         self.builtin_cache: OrderedDict[Any, Any] = OrderedDict()
+        self.builtin_encoded: dict[tuple[str, str], bytes] = {}
         self.invalidate_all()
+
+    def encoded(self, model: LLMModel, dialect: str, encode: Callable[[LLMModel], bytes]) -> bytes:
+        """The model's wire bytes, memoized where the model is current (built-in, or in a live snapshot)."""
+        key = (dialect, model.name)
+        if model.is_builtin:
+            memo = self.builtin_encoded if self.catalog.models.get(model.name) is model else None
+        else:
+            snapshot = self._orgs.get(model.organization_id or "")
+            memo = snapshot.encoded if snapshot is not None and snapshot.by_name.get(model.name) is model else None
+        if memo is None:
+            return encode(model)
+        cached = memo.get(key)
+        if cached is None:
+            cached = memo[key] = encode(model)
+        return cached
 
     def invalidate(self, organization_id: str) -> None:
         self._generation[organization_id] = self._generation.get(organization_id, 0) + 1

@@ -7,6 +7,8 @@ from typing import Any
 import msgspec
 
 from modelreg.api.respan.schemas import (
+    CatalogItem,
+    CatalogProvider,
     RespanModel,
     RespanModelWrite,
     RespanNestedProvider,
@@ -18,7 +20,7 @@ from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.services.models import ModelChanges
 from modelreg.services.providers import ProviderChanges
 
-__all__ = ["model_changes", "model_wire", "provider_changes", "provider_wire"]
+__all__ = ["catalog_item_wire", "encode_model", "model_changes", "model_wire", "provider_changes", "provider_wire"]
 
 UNSET: Any = msgspec.UNSET
 
@@ -119,3 +121,27 @@ def model_wire(model: LLMModel) -> RespanModel:
         created_at=model.created_at,
         updated_at=model.updated_at,
     )
+
+
+def catalog_item_wire(model: LLMModel) -> CatalogItem:
+    provider = model.provider
+    assert isinstance(provider, BuiltinProvider)
+    return CatalogItem(
+        model_name=model.name,
+        max_context_window=model.max_context_window,
+        input_cost=model.input_cost,
+        output_cost=model.output_cost,
+        prompt_cost=model.input_cost,
+        completion_cost=model.output_cost,
+        rate_limit=None,
+        provider=CatalogProvider(
+            provider_name=provider.provider_name,
+            provider_id=provider.provider_id,
+            moderation=provider.moderation,
+            credential_fields=list(provider.credential_fields),
+        ),
+    )
+
+
+def encode_model(model: LLMModel) -> bytes:
+    return msgspec.json.encode(model_wire(model))

@@ -15,10 +15,13 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from modelreg.api.common import decode_body, path_name, registry, require_principal
 from modelreg.api.errors import exception_handlers
-from modelreg.api.respan.convert import model_changes, model_wire, provider_changes, provider_wire
+from modelreg.api.respan.convert import encode_model, model_changes, model_wire, provider_changes, provider_wire
+from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import RespanModelWrite, RespanPage, RespanProviderWrite
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
+from modelreg.filters.parse import parse_filters
+from modelreg.services.listing import parse_sort
 
 __all__ = ["respan_router"]
 
@@ -31,41 +34,20 @@ def _model_response(model: LLMModel, status: int = 200) -> Response[Any]:
     return Response(content=model_wire(model), status_code=status, headers=headers)
 
 
-def _sort_key(field: str) -> Any:
-    def key(model: LLMModel) -> tuple[int, Any, str]:
-        value = getattr(model, "name" if field in ("model_name", "id") else field, None)
-        return (value is None, value if value is not None else 0, model.name)
-
-    return key
-
-
-_SORTABLE = frozenset(
-    {
-        "model_name", "id", "display_name", "base_model_name", "input_cost", "output_cost", "cache_hit_input_cost",
-        "cache_creation_input_cost", "max_context_window", "streaming_support", "function_call", "image_support",
-        "model_type", "created_at", "updated_at", "status",
-    }
-)  # fmt: skip
-
-
 @get("/api/models")
 async def list_models(
     request: AnyRequest,
     sort_by: FromQuery[str] = "model_name",
     all_: Annotated[bool, QueryParameter(name="all")] = False,
 ) -> Response[Any]:
-    """Every model the caller can see: built-ins plus the organization's custom models, resolved."""
-    del all_  # accepted for compatibility: this endpoint always returns the whole list
+    """A bare array of every model the caller can see (built-ins plus the organization's custom
+    models, resolved); `all` is accepted for compatibility: the array is always complete."""
+    del all_
     principal = await require_principal(request)
-    field = sort_by.removeprefix("-")
-    if field not in _SORTABLE:
-        raise InvalidInput(f"Cannot sort by '{field}'.", "sort_by")
-    models = await registry(request).models.list_visible(principal)
-    present = [m for m in models if getattr(m, "name" if field in ("model_name", "id") else field, None) is not None]
-    missing = [m for m in models if m not in present] if len(present) != len(models) else []
-    present.sort(key=_sort_key(field), reverse=sort_by.startswith("-"))
-    missing.sort(key=lambda m: m.name)
-    return Response(content=[model_wire(m) for m in present + missing])
+    reg = registry(request)
+    result = await reg.listing.run(principal, parse_filters(None), parse_sort(sort_by), 0, None)
+    parts = [reg.index.encoded(m, "respan", encode_model) for m in result.models]
+    return Response(content=b"[" + b",".join(parts) + b"]", media_type="application/json")
 
 
 @post("/api/models", status_code=201)
@@ -223,6 +205,7 @@ async def delete_provider(request: AnyRequest, provider_id: FromPath[str]) -> No
 respan_router = Router(
     path="/",
     route_handlers=[
+        *listing_handlers,
         list_models,
         create_model,
         retrieve_model,

@@ -120,3 +120,26 @@ class RespanPage(msgspec.Struct, kw_only=True):
     previous: str | None
     current_filters: dict[str, Any]
     results: list[Any]
+
+
+class CatalogProvider(msgspec.Struct, kw_only=True):
+    provider_name: str
+    provider_id: str
+    moderation: str
+    credential_fields: list[str]
+
+
+class CatalogItem(msgspec.Struct, kw_only=True):
+    """GET /api/models/public item: the union of the old and current shapes."""
+
+    model_name: str
+    max_context_window: int | None
+    input_cost: float | None
+    output_cost: float | None
+    prompt_cost: float | None
+    """Alias of input_cost (current client)."""
+    completion_cost: float | None
+    """Alias of output_cost (current client)."""
+    rate_limit: int | None
+    """Legacy field; modelreg has no per-model rate limit, so it is always null."""
+    provider: CatalogProvider

@@ -1,0 +1,189 @@
+"""Respan read endpoints: filtered lists, summaries, and the public catalog.
+
+Anonymous callers are allowed on list/summary (built-ins only, rate-limited per client address) and
+on the public catalog (never rate-limited, never 401: a key sent there is ignored).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromQuery, QueryParameter
+
+from modelreg.api.common import decode_body, optional_principal, registry
+from modelreg.api.respan.convert import catalog_item_wire, encode_model
+from modelreg.domain.errors import InvalidInput
+from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.principal import Principal
+from modelreg.filters.parse import normalized, parse_filters
+from modelreg.filters.tree import Bundle
+from modelreg.services.listing import ListResult, parse_sort
+
+__all__ = ["listing_handlers"]
+
+AnyRequest = Request[Any, Any, Any]
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+# Query parameters of GET list/summary that are not quick filters.
+_RESERVED_QUERY = frozenset({"page", "page_size", "sort_by", "all", "is_exporting", "unnest"})
+
+
+class ListBody(msgspec.Struct, kw_only=True):
+    filters: dict[str, Any] | None = None
+    is_exporting: bool = False
+    """Accepted for compatibility (dashboard exports); it changes nothing."""
+
+
+async def _caller(request: AnyRequest) -> Principal | None:
+    principal = await optional_principal(request)
+    if principal is None:
+        client = request.client.host if request.client else "unknown"
+        registry(request).anonymous_limiter.check(client)
+    return principal
+
+
+def quick_filters(request: AnyRequest) -> dict[str, Any]:
+    """`?field=value` (repeatable: any of the values) and `?field[operator]=gt&field[value]=5&field[connector]=OR`."""
+    plain: dict[str, list[str]] = {}
+    structured: dict[str, dict[str, Any]] = {}
+    for key, value in request.query_params.multi_items():
+        if key in _RESERVED_QUERY:
+            continue
+        if key.endswith("]") and "[" in key:
+            field, _, part = key[:-1].partition("[")
+            if part not in ("operator", "value", "connector"):
+                raise InvalidInput(f"unknown quick filter part '{part[:50]}'", "filters")
+            entry = structured.setdefault(field, {})
+            if part == "value":
+                entry.setdefault("value", []).append(value)
+            else:
+                entry[part] = value
+        else:
+            plain.setdefault(key, []).append(value)
+    filters: dict[str, Any] = {field: {"operator": "", "value": values} for field, values in plain.items()}
+    for field, entry in structured.items():
+        entry.setdefault("value", [])
+        if field in filters:
+            raise InvalidInput(f"filter '{field[:50]}' given twice", "filters")
+        filters[field] = entry
+    return filters
+
+
+def _paging(page: int, page_size: int) -> None:
+    if page < 1:
+        raise InvalidInput("page must be >= 1.", "page")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", "page_size")
+
+
+def _link(request: AnyRequest, page: int, page_size: int) -> str:
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "page_size")]
+    query += [("page", str(page)), ("page_size", str(page_size))]
+    path = request.url.path.rstrip("/") + "/"
+    return f"{str(request.base_url).rstrip('/')}{path}?{urlencode(query)}"
+
+
+def _wire_bytes(request: AnyRequest, model: LLMModel) -> msgspec.Raw:
+    encoded = registry(request).index.encoded(model, "respan", encode_model)
+    return msgspec.Raw(encoded)
+
+
+async def _list(
+    request: AnyRequest, raw_filters: Any, page: int, page_size: int, sort_by: str | None, everything: bool
+) -> Response[Any]:
+    _paging(page, page_size)
+    sort = parse_sort(sort_by)
+    tree = parse_filters(raw_filters)
+    principal = await _caller(request)
+    offset = 0 if everything else (page - 1) * page_size
+    result = await registry(request).listing.run(principal, tree, sort, offset, None if everything else page_size)
+    return _envelope(request, tree, result, page, page_size, everything)
+
+
+def _envelope(
+    request: AnyRequest, tree: Bundle, result: ListResult, page: int, page_size: int, everything: bool
+) -> Response[Any]:
+    has_next = not everything and page * page_size < result.total
+    has_previous = not everything and page > 1
+    body = {
+        "count": result.total,
+        "next": _link(request, page + 1, page_size) if has_next else None,
+        "previous": _link(request, min(page - 1, max(1, -(-result.total // page_size))), page_size)
+        if has_previous
+        else None,
+        "current_filters": normalized(tree),
+        "results": [_wire_bytes(request, m) for m in result.models],
+    }
+    return Response(content=msgspec.json.encode(body), media_type="application/json")
+
+
+@post("/api/models/list", status_code=200)
+async def filter_models(
+    request: AnyRequest,
+    page: FromQuery[int] = 1,
+    page_size: FromQuery[int] = DEFAULT_PAGE_SIZE,
+    sort_by: FromQuery[str | None] = None,
+    everything: Annotated[bool, QueryParameter(name="all")] = False,
+) -> Response[Any]:
+    body = await decode_body(request, ListBody)
+    return await _list(request, body.filters, page, page_size, sort_by, everything)
+
+
+@get("/api/models/list")
+async def list_models_with_filters(
+    request: AnyRequest,
+    page: FromQuery[int] = 1,
+    page_size: FromQuery[int] = DEFAULT_PAGE_SIZE,
+    sort_by: FromQuery[str | None] = None,
+    everything: Annotated[bool, QueryParameter(name="all")] = False,
+) -> Response[Any]:
+    return await _list(request, quick_filters(request), page, page_size, sort_by, everything)
+
+
+async def _summary(request: AnyRequest, raw_filters: Any) -> dict[str, Any]:
+    tree = parse_filters(raw_filters)
+    principal = await _caller(request)
+    result = await registry(request).listing.run(principal, tree, parse_sort(None), 0, 0)
+    return {
+        "summary": {
+            "total_count": result.total,
+            "global_count": result.global_count,
+            "custom_count": result.custom_count,
+        }
+    }
+
+
+@post("/api/models/summary", status_code=200)
+async def filter_models_summary(request: AnyRequest) -> dict[str, Any]:
+    body = await decode_body(request, ListBody)
+    return await _summary(request, body.filters)
+
+
+@get("/api/models/summary")
+async def get_models_summary(request: AnyRequest) -> dict[str, Any]:
+    return await _summary(request, quick_filters(request))
+
+
+@get("/api/models/public")
+async def public_catalog(request: AnyRequest, unnest: FromQuery[bool] = False) -> Response[Any]:
+    """Built-in models only, no authentication (a key, even a bad one, is ignored)."""
+    index = registry(request).index
+    key = ("public", unnest)
+    encoded = index.builtin_cache.get(key)
+    if encoded is None:
+        items = [catalog_item_wire(m) for m in index.builtins]
+        encoded = msgspec.json.encode(items if unnest else {"models": items})
+        index.builtin_cache[key] = encoded
+    return Response(content=encoded, media_type="application/json")
+
+
+listing_handlers = [
+    filter_models,
+    list_models_with_filters,
+    filter_models_summary,
+    get_models_summary,
+    public_catalog,
+]

@@ -1,0 +1,197 @@
+"""Model lists with filters, sorting and pagination, and their summaries.
+
+Who sees what: anonymous callers see the built-in models only; an authenticated caller sees the
+built-ins plus the custom models of their organization — the same rule retrieve applies
+(`ModelService.get`), so a list never shows what retrieve refuses and never hides what it returns.
+
+Order: by `sort` (nulls last in both directions), ties by model_name ascending, text by code point.
+
+Two paths with identical results (tests compare them):
+- memory: the organization's snapshot (store/memory.py) is filtered in sorted order; results are
+  memoized per snapshot and filter, so a repeated query costs a dictionary lookup;
+- SQL: organizations too large for memory get their custom models filtered, sorted and paged in SQL
+  (filters/to_sql.py), merged with the built-ins filtered in memory.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from functools import total_ordering
+from itertools import islice
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select
+
+from modelreg.domain.errors import InvalidInput
+from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.principal import Principal
+from modelreg.filters.evaluate import compile_predicate
+from modelreg.filters.fields import canonical_field, filter_row
+from modelreg.filters.parse import normalized
+from modelreg.filters.to_sql import order_by, to_sql
+from modelreg.filters.tree import Bundle, Condition
+from modelreg.store.database import Database
+from modelreg.store.memory import ModelIndex, OrgModels
+from modelreg.store.rows import ModelViewRow
+from modelreg.store.views import model_from_view
+
+__all__ = ["ListResult", "ModelListing", "Sort", "parse_sort"]
+
+Entry = tuple[dict[str, Any], LLMModel]
+_MEMO_LIMIT = 256
+
+
+class Sort(msgspec.Struct, frozen=True):
+    field: str
+    descending: bool = False
+
+
+def parse_sort(raw: str | None) -> Sort:
+    text = (raw or "model_name").strip()
+    descending = text.startswith("-")
+    field = canonical_field(text.lstrip("-+"))
+    if field is None:
+        raise InvalidInput(f"Cannot sort by '{text[:100]}'.", "sort_by")
+    return Sort(field, descending)
+
+
+class ListResult(msgspec.Struct):
+    models: list[LLMModel]
+    total: int
+    global_count: int
+    custom_count: int
+
+
+def _uses_field(tree: Bundle, field: str) -> bool:
+    return any(
+        (child.field == field) if isinstance(child, Condition) else _uses_field(child, field) for child in tree.children
+    )
+
+
+def sort_entries(entries: Iterable[Entry], sort: Sort) -> list[Entry]:
+    """Stable two-pass sort: by name, then by value (reverse keeps ties in name order); nulls last."""
+    by_name = sorted(entries, key=lambda e: e[1].name)
+    present = [e for e in by_name if e[0][sort.field] is not None]
+    missing = [e for e in by_name if e[0][sort.field] is None]
+    present.sort(key=lambda e: e[0][sort.field], reverse=sort.descending)
+    return present + missing
+
+
+@total_ordering
+class _Position:
+    """Orders one entry exactly as sort_entries and SQL's order_by do (for merging the two)."""
+
+    __slots__ = ("descending", "name", "value")
+
+    def __init__(self, value: Any, name: str, descending: bool) -> None:
+        self.value, self.name, self.descending = value, name, descending
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Position) and (self.value, self.name) == (other.value, other.name)
+
+    def __lt__(self, other: _Position) -> bool:
+        if (self.value is None) != (other.value is None):
+            return other.value is None
+        if self.value is not None and self.value != other.value:
+            return bool(self.value > other.value) if self.descending else bool(self.value < other.value)
+        return self.name < other.name
+
+
+class ModelListing:
+    def __init__(self, index: ModelIndex, db: Database) -> None:
+        self._index = index
+        self._db = db
+
+    async def run(
+        self, principal: Principal | None, tree: Bundle, sort: Sort, offset: int, limit: int | None
+    ) -> ListResult:
+        snapshot = await self._index.org(principal.organization_id) if principal is not None else None
+        if snapshot is not None and not snapshot.in_memory:
+            assert principal is not None
+            return await self._run_sql(principal, snapshot, tree, sort, offset, limit)
+        matches = self._matches(snapshot, tree, sort)
+        custom_count = sum(1 for _, m in matches if not m.is_builtin)
+        page = matches[offset:] if limit is None else matches[offset : offset + limit]
+        return ListResult([m for _, m in page], len(matches), len(matches) - custom_count, custom_count)
+
+    # ---- memory ------------------------------------------------------------------------------
+
+    def _memo(self, snapshot: OrgModels | None) -> OrderedDict[Any, Any]:
+        return snapshot.cache if snapshot is not None else self._index.builtin_cache
+
+    @staticmethod
+    def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any) -> Any:
+        memo[key] = value
+        while len(memo) > _MEMO_LIMIT:
+            memo.popitem(last=False)
+        return value
+
+    def _sorted(self, snapshot: OrgModels | None, sort: Sort, with_availability: bool) -> list[Entry]:
+        memo = self._memo(snapshot)
+        key = ("sorted", sort, with_availability)
+        if key in memo:
+            return memo[key]  # type: ignore[no-any-return]
+        rows = self._index.builtin_rows_for(snapshot) if with_availability else self._index.builtin_rows
+        entries: list[Entry] = list(zip(rows, self._index.builtins, strict=True))
+        if snapshot is not None:
+            entries.extend(zip(snapshot.rows, snapshot.models, strict=True))
+        return self._remember(memo, key, sort_entries(entries, sort))  # type: ignore[no-any-return]
+
+    def _matches(self, snapshot: OrgModels | None, tree: Bundle, sort: Sort) -> list[Entry]:
+        memo = self._memo(snapshot)
+        key = ("matches", json.dumps(normalized(tree), sort_keys=True, default=str), sort)
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]  # type: ignore[no-any-return]
+        entries = self._sorted(snapshot, sort, _uses_field(tree, "available_to_user"))
+        if tree.children:
+            predicate = compile_predicate(tree)
+            entries = [entry for entry in entries if predicate(entry[0])]
+        return self._remember(memo, key, entries)  # type: ignore[no-any-return]
+
+    # ---- SQL ---------------------------------------------------------------------------------
+
+    async def _run_sql(
+        self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort, offset: int, limit: int | None
+    ) -> ListResult:
+        if _uses_field(tree, "available_to_user"):
+            # Built-in availability depends on this organization's providers: not shareable.
+            predicate = compile_predicate(tree)
+            builtins = [
+                e
+                for e in sort_entries(
+                    zip(self._index.builtin_rows_for(snapshot), self._index.builtins, strict=True), sort
+                )
+                if predicate(e[0])
+            ]
+        else:
+            builtins = self._matches(None, tree, sort)
+        async with self._db.read() as session:
+            dialect = session.get_bind().dialect.name
+            condition = (ModelViewRow.organization_id == principal.organization_id) & to_sql(tree, dialect)
+            custom_count = int(
+                await session.scalar(select(func.count()).select_from(ModelViewRow).where(condition)) or 0
+            )
+            query = select(ModelViewRow).where(condition).order_by(*order_by(sort.field, sort.descending, dialect))
+            if limit is not None:
+                query = query.limit(offset + limit)
+            customs = [model_from_view(row, self._index.catalog) for row in await session.scalars(query)]
+        custom_entries = [(_row_of(model), model) for model in customs]
+        merged = heapq.merge(
+            builtins, custom_entries, key=lambda e: _Position(e[0][sort.field], e[1].name, sort.descending)
+        )
+        page = list(_page(merged, offset, limit))
+        total = len(builtins) + custom_count
+        return ListResult([m for _, m in page], total, len(builtins), custom_count)
+
+
+def _row_of(model: LLMModel) -> dict[str, Any]:
+    return filter_row(model, available=model.provider is not None)
+
+
+def _page(entries: Iterator[Entry], offset: int, limit: int | None) -> Iterator[Entry]:
+    return islice(entries, offset, None if limit is None else offset + limit)
