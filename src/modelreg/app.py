@@ -15,7 +15,8 @@ from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
-from modelreg.catalog.load import Catalog, load_catalog
+from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
+from modelreg.catalog.sync import has_installed_catalog, installed_snapshot
 from modelreg.config import Settings, load_settings
 from modelreg.registry import Registry, build_registry
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
@@ -62,6 +63,8 @@ async def _watch_changes(reg: Registry) -> None:
                         continue
                     if name == counters.IDENTITY:
                         reg.authenticator.invalidate()
+                    elif name == counters.CATALOG:
+                        await _load_installed_catalog(reg)
                     elif name.startswith(ORG_COUNTER_PREFIX):
                         reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
             seen = current
@@ -70,6 +73,17 @@ async def _watch_changes(reg: Registry) -> None:
                 await reg.authenticator.flush_last_used()
         except Exception:  # a transient database error must not kill the watcher
             log.warning("change watcher: database not reachable, retrying", exc_info=True)
+
+
+async def _load_installed_catalog(reg: Registry) -> None:
+    """Serve the newest catalog installed by `modelreg catalog sync` (if any) instead of the shipped one."""
+    async with reg.db.read() as session:
+        if not await has_installed_catalog(session):
+            return
+        snapshot = await installed_snapshot(session)
+    catalog = catalog_from_snapshot(snapshot)
+    reg.index.set_catalog(catalog)
+    log.info("serving the installed catalog: %d models, sources %s", len(catalog), catalog.sources)
 
 
 async def _heal_views(reg: Registry) -> None:
@@ -89,6 +103,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await check_at_head(settings.database_url)
+        await _load_installed_catalog(reg)
         await _heal_views(reg)
         watcher = asyncio.create_task(_watch_changes(reg))
         try:

@@ -8,8 +8,10 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,10 +32,12 @@ org_app = typer.Typer(no_args_is_help=True, help="Organizations.")
 user_app = typer.Typer(no_args_is_help=True, help="Users.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys.")
 secrets_app = typer.Typer(no_args_is_help=True, help="Encrypted provider secrets.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The built-in catalog.")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(catalog_app, name="catalog")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -175,6 +179,88 @@ def secrets_rotate() -> None:
     box = SecretBox(settings.secret_key, settings.old_secret_keys)
     count = _in_transaction(settings, lambda s: rotate_secrets(s, box))
     _emit({"rotated": count})
+
+
+MAX_CATALOG_BYTES = 200 * 1024 * 1024
+
+
+def _read_source(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        with httpx.Client(timeout=60, follow_redirects=True) as client, client.stream("GET", source) as response:
+            response.raise_for_status()
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_CATALOG_BYTES:
+                    raise _fail(f"{source} is larger than {MAX_CATALOG_BYTES} bytes")
+                chunks.append(chunk)
+        return b"".join(chunks)
+    path = Path(source)
+    if not path.is_file():
+        raise _fail(f"{source}: no such file")
+    return path.read_bytes()
+
+
+@catalog_app.command("sync")
+def catalog_sync(
+    source: Annotated[str, typer.Option("--from", help="A file path or an http(s) URL.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="litellm, genai-prices or modelreg (default: detected).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
+) -> None:
+    """Refresh the built-in catalog from a file or URL; running servers pick it up within seconds."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from modelreg.catalog import sync
+    from modelreg.catalog.sources import CatalogFormatError
+
+    settings = load_settings()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True, console=_stderr()) as progress:
+        task = progress.add_task(f"reading {source}", total=5)
+        raw = _read_source(source)
+        progress.update(task, advance=1, description="validating")
+
+        async def work(session: AsyncSession) -> sync.CatalogDiff:
+            current = await sync.installed_snapshot(session)
+            try:
+                candidate = sync.convert(raw, fmt, current)
+                sync.parse_catalog(candidate)  # the whole catalog must load before anything is written
+            except (CatalogFormatError, ValueError, msgspec.ValidationError) as exc:
+                raise _fail(f"invalid catalog: {exc}") from None
+            progress.update(task, advance=1, description="comparing")
+            removed = {e["model_name"] for e in current["models"]} - {e["model_name"] for e in candidate["models"]}
+            referenced = await sync.referenced_builtins(session, removed)
+            final, kept = sync.keep_referenced(current, candidate, referenced)
+            diff = sync.diff_snapshots(current, final, kept)
+            progress.update(task, advance=1, description="installing")
+            if not dry_run:
+                touched = set(diff.changed) | set(diff.removed) | set(kept)
+                await sync.install_snapshot(session, final, sync.parse_catalog(final), touched)
+            progress.update(task, advance=2)
+            return diff
+
+        diff = _in_transaction(settings, work)
+    typer.echo(
+        f"catalog {'diff (dry run, nothing changed)' if dry_run else 'installed'}: "
+        f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+        + (
+            f", {len(diff.kept_deprecated)} kept as deprecated (custom models use them)" if diff.kept_deprecated else ""
+        ),
+        err=True,
+    )
+    result: dict[str, Any] = {"dry_run": dry_run, **diff.summary()}
+    if dry_run:
+        result.update(added_models=diff.added, changed_models=diff.changed, removed_models=diff.removed)
+    _emit(result)
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def main() -> None:

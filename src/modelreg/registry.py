@@ -27,7 +27,6 @@ __all__ = ["Registry", "build_registry"]
 class Registry:
     settings: Settings
     db: Database
-    catalog: Catalog
     tokens: TokenIssuer
     authenticator: Authenticator
     index: ModelIndex
@@ -59,7 +58,6 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
     return Registry(
         settings=settings,
         db=db,
-        catalog=catalog,
         tokens=tokens,
         authenticator=Authenticator(db, tokens),
         index=index,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -28,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKeyRow",
+    "CatalogSnapshotRow",
     "ChangeCounterRow",
     "CustomModelRow",
     "ModelViewRow",
@@ -203,3 +205,16 @@ class ModelViewRow(RowBase):
     revision: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CatalogSnapshotRow(RowBase):
+    """A built-in catalog installed by `modelreg catalog sync`; servers serve the newest one (or the
+    snapshot shipped in the package when there is none)."""
+
+    __tablename__ = "catalog_snapshots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sources: Mapped[dict[str, Any]]
+    model_count: Mapped[int] = mapped_column(Integer)
+    content_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    """The snapshot JSON (format modelreg-catalog/1), gzip-compressed."""

@@ -19,7 +19,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "change_counters",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -137,7 +136,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("custom_models", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_custom_models_provider_pk"))
         batch_op.drop_index("ix_custom_models_org_base")
