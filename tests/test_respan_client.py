@@ -391,7 +391,7 @@ class TestProviderCrud:
         while True:
             response = await run(m.list_custom_providers, page=page, page_size=2)
             counts.append(response.count)
-            assert response.count == len(response.results)  # per page, not the total
+            assert response.count == 5  # the total number of providers (docs/decisions.md), not the page size
             seen += [p.provider_id for p in response.results]
             for item in response.results:
                 assert item.id == item.provider_id
@@ -402,13 +402,13 @@ class TestProviderCrud:
                 break
             assert parse_qs(urlsplit(response.next).query) == {"page": [str(page + 1)], "page_size": ["2"]}
             page += 1
-        assert counts == [2, 2, 1]
+        assert counts == [5, 5, 5]
         assert sorted(seen) == ids and len(set(seen)) == 5
         assert wire.last("GET").url.params["page"] == "3"
 
         # The generated pagers stop on an empty page: past the end is 200 with no results, not 404.
         beyond = await run(m.list_custom_providers, page=4, page_size=2)
-        assert (beyond.count, beyond.results, beyond.next) == (0, [], None)
+        assert (beyond.count, beyond.results, beyond.next) == (5, [], None)
         everything = await run(m.list_custom_providers)
         assert sorted(p.provider_id for p in everything.results) == ids and everything.next is None
 

@@ -47,9 +47,9 @@ async def token(request: Request[Any, Any, Any]) -> TokenResponse:
     return result
 
 
-async def _watch_changes(reg: Registry) -> None:
-    """Poll the change counters; drop caches that another process made stale. Flush last-used times."""
-    seen: dict[str, int] | None = None
+async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
+    """Poll the change counters (starting from `seen`, read before serving, so no change between start-up
+    and the first poll is missed); drop caches that another process made stale. Flush last-used times."""
     loop = asyncio.get_running_loop()
     last_flush = loop.time()
     while True:
@@ -57,16 +57,15 @@ async def _watch_changes(reg: Registry) -> None:
         try:
             async with reg.db.read() as session:
                 current = await counters.read_all(session)
-            if seen is not None:
-                for name, value in current.items():
-                    if seen.get(name) == value:
-                        continue
-                    if name == counters.IDENTITY:
-                        reg.authenticator.invalidate()
-                    elif name == counters.CATALOG:
-                        await _load_installed_catalog(reg)
-                    elif name.startswith(ORG_COUNTER_PREFIX):
-                        reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
+            for name, value in current.items():
+                if seen.get(name) == value:
+                    continue
+                if name == counters.IDENTITY:
+                    reg.authenticator.invalidate()
+                elif name == counters.CATALOG:
+                    await _load_installed_catalog(reg)
+                elif name.startswith(ORG_COUNTER_PREFIX):
+                    reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
             seen = current
             if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
                 last_flush = loop.time()
@@ -103,9 +102,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await check_at_head(settings.database_url)
+        async with reg.db.read() as session:
+            seen = await counters.read_all(session)
         await _load_installed_catalog(reg)
         await _heal_views(reg)
-        watcher = asyncio.create_task(_watch_changes(reg))
+        watcher = asyncio.create_task(_watch_changes(reg, seen))
         try:
             yield
         finally:

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request
 
 from modelreg.api.errors import NotAuthenticated
+from modelreg.domain.errors import InvalidInput, NotFound
+from modelreg.domain.names import MAX_NAME_LENGTH
 from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
 
-__all__ = ["decode_body", "optional_principal", "path_name", "registry", "require_principal"]
+__all__ = [
+    "check_paging",
+    "decode_body",
+    "optional_principal",
+    "page_link",
+    "page_offset",
+    "path_name",
+    "previous_page",
+    "registry",
+    "require_principal",
+]
 
 T = TypeVar("T")
 
@@ -39,9 +52,48 @@ async def decode_body(request: AnyRequest, type_: type[T]) -> T:
     raw = await request.body()
     if not raw.strip():
         raw = b"{}"
-    return msgspec.json.decode(raw, type=type_)
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON is nested too deeply") from None
 
 
 def path_name(value: str) -> str:
-    """Litestar's path converter keeps the leading slash; trailing slashes are already stripped."""
-    return value[1:] if value.startswith("/") else value
+    """The name in a `{name:path}` segment. Litestar keeps the leading slash and strips trailing ones.
+    A name no object can have (control characters, over-long) is simply not found."""
+    name = value[1:] if value.startswith("/") else value
+    if len(name) > MAX_NAME_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise NotFound()
+    return name
+
+
+MAX_PAGE_SIZE = 1000
+_MAX_OFFSET = 2**31 - 1  # beyond any real row count; keeps absurd page numbers away from SQL integer limits
+
+
+def check_paging(page: int, page_size: int) -> None:
+    if page < 1:
+        raise InvalidInput("page must be >= 1.", "page")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", "page_size")
+
+
+def page_offset(page: int, page_size: int) -> int:
+    """Rows to skip; a page past any possible end still answers 200 with empty results."""
+    return min((page - 1) * page_size, _MAX_OFFSET)
+
+
+def previous_page(page: int, page_size: int, total: int) -> int | None:
+    """The page before this one; from past the end, the last page."""
+    if page <= 1:
+        return None
+    return min(page - 1, max(1, -(-total // page_size)))
+
+
+def page_link(request: AnyRequest, page: int, page_size: int) -> str:
+    """An absolute link to another page, on the documented path (with its trailing slash, which Litestar
+    strips from request.url), keeping every other query parameter."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "page_size")]
+    query += [("page", str(page)), ("page_size", str(page_size))]
+    path = request.url.path.rstrip("/") + "/"
+    return f"{str(request.base_url).rstrip('/')}{path}?{urlencode(query)}"

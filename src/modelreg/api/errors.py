@@ -113,8 +113,10 @@ def _handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]
         return _json(404, {"detail": "Not found."})
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
     if exc.status_code == 400 and exc.extra:
-        # Litestar's own parameter validation: keep the field names, drop values.
-        return _json(400, {"detail": detail, "errors": _strip_values(exc.extra)})
+        # Litestar's own parameter validation: its detail repeats the URL; keep only the field names.
+        errors = _strip_values(exc.extra)
+        names = ", ".join(str(e.get("key")) for e in errors if isinstance(e, dict) and e.get("key"))
+        return _json(400, {"detail": f"Invalid request parameter: {names or 'unknown'}.", "errors": errors})
     return _json(exc.status_code, {"detail": detail}, getattr(exc, "headers", None))
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from modelreg.domain.grants import Grant
 from modelreg.domain.provider import BuiltinProvider, Provider
 
 __all__ = [
@@ -69,6 +70,12 @@ class LLMModel(msgspec.Struct, kw_only=True):
     native_name: str | None = None
     """Name the upstream provider expects (built-ins: `gpt-4o` for `openai/gpt-4o`)."""
     aliases: tuple[str, ...] = ()
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Default request parameters (Open WebUI `params`); only writers may see them."""
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Open WebUI `meta` minus the capabilities that map onto the flags (vision, function_calling, streaming)."""
+    grants: tuple[Grant, ...] = ()
+    is_active: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
     revision: int = 0

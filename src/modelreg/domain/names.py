@@ -6,7 +6,7 @@ import unicodedata
 
 from modelreg.domain.errors import InvalidInput
 
-__all__ = ["MAX_NAME_LENGTH", "RESERVED_MODEL_NAMES", "validate_model_name", "validate_name"]
+__all__ = ["MAX_NAME_LENGTH", "RESERVED_MODEL_NAMES", "validate_model_name", "validate_name", "validate_path_id"]
 
 MAX_NAME_LENGTH = 256
 # Routes that sit beside /api/models/{model_name}/: a model with such a name could never be addressed.
@@ -26,13 +26,16 @@ def validate_name(value: str, field: str) -> str:
     return value
 
 
-def validate_model_name(value: str, field: str = "model_name") -> str:
+def validate_path_id(value: str, field: str) -> str:
+    """A name that is also a URL path (`/api/.../{name}/`): no empty, `.` or `..` segments."""
     validate_name(value, field)
-    segments = value.split("/")
-    if (
-        value in RESERVED_MODEL_NAMES
-        or segments[-1] == "status"
-        or any(segment in ("", ".", "..") for segment in segments)
-    ):
+    if any(segment in ("", ".", "..") for segment in value.split("/")):
+        raise InvalidInput("This name cannot be addressed by URL (empty, '.' or '..' path segment).", field)
+    return value
+
+
+def validate_model_name(value: str, field: str = "model_name") -> str:
+    validate_path_id(value, field)
+    if value in RESERVED_MODEL_NAMES or value.split("/")[-1] == "status":
         raise InvalidInput("This name is reserved or cannot be addressed by URL.", field)
     return value

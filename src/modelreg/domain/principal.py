@@ -12,6 +12,7 @@ class Principal(msgspec.Struct, frozen=True):
     organization_id: str
     role: str
     email: str
+    group_ids: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:

@@ -234,6 +234,7 @@ class ModelService:
             if changes.provider_id is None:
                 row.provider_pk, provider_row = None, None
             else:
+                validate_name(changes.provider_id, "custom_provider_id")
                 provider_row = await find_provider_row(session, principal.organization_id, changes.provider_id)
                 if provider_row is None:
                     raise NotFound()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.crypto import SecretBox
 from modelreg.domain.errors import InvalidInput, NotFound, PreconditionFailed
-from modelreg.domain.names import validate_name
+from modelreg.domain.names import validate_name, validate_path_id
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import Provider, split_secrets
 from modelreg.store import counters
@@ -109,7 +109,7 @@ class ProviderService:
         self, session: AsyncSession, principal: Principal, provider_id: str, changes: ProviderChanges
     ) -> tuple[Provider, bool]:
         """Upsert by (organization, provider_id): (provider, created)."""
-        validate_name(provider_id, "provider_id")
+        validate_path_id(provider_id, "provider_id")
         now = datetime.now(UTC)
         draft = ProviderRow(extra_kwargs={}, secrets_enc=None, provider_name="")
         self._apply(draft, changes, replace=True)

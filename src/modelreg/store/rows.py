@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,6 +33,9 @@ __all__ = [
     "CatalogSnapshotRow",
     "ChangeCounterRow",
     "CustomModelRow",
+    "GroupMemberRow",
+    "GroupRow",
+    "ModelGrantRow",
     "ModelViewRow",
     "OrganizationRow",
     "ProviderRow",
@@ -151,9 +155,39 @@ class CustomModelRow(RowBase):
     function_call: Mapped[int | None] = mapped_column(SmallInteger)
     image_support: Mapped[int | None] = mapped_column(SmallInteger)
     supported_params_override: Mapped[dict[str, Any] | None]
+    params: Mapped[dict[str, Any] | None]
+    """Default request parameters (Open WebUI `params`)."""
+    meta: Mapped[dict[str, Any] | None]
+    """Open WebUI `meta`, minus the capabilities stored in the flag columns."""
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelGrantRow(RowBase):
+    """One access grant on a custom model (see domain/access.py for what it allows)."""
+
+    __tablename__ = "model_grants"
+    model_pk: Mapped[int] = mapped_column(ForeignKey("custom_models.pk", ondelete="CASCADE"), primary_key=True)
+    principal_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    permission: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+
+class GroupRow(RowBase):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_groups_org_name"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GroupMemberRow(RowBase):
+    __tablename__ = "group_members"
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class ChangeCounterRow(RowBase):
@@ -202,6 +236,11 @@ class ModelViewRow(RowBase):
     native_name: Mapped[str | None] = mapped_column(String(256))
     supported_params: Mapped[dict[str, Any]]
     supported_params_override: Mapped[dict[str, Any] | None]
+    params: Mapped[dict[str, Any] | None]
+    meta: Mapped[dict[str, Any] | None]
+    grants: Mapped[list[Any] | None] = mapped_column(JSON)
+    """The model's grants as [[principal_type, principal_id, permission], ...] (model_grants is authoritative)."""
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     revision: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -7,13 +7,20 @@ on the public catalog (never rate-limited, never 401: a key sent there is ignore
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
 
-from modelreg.api.common import decode_body, optional_principal, registry
+from modelreg.api.common import (
+    check_paging,
+    decode_body,
+    optional_principal,
+    page_link,
+    page_offset,
+    previous_page,
+    registry,
+)
 from modelreg.api.respan.convert import catalog_item_wire, encode_model
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
@@ -26,7 +33,6 @@ __all__ = ["listing_handlers"]
 
 AnyRequest = Request[Any, Any, Any]
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 # Query parameters of GET list/summary that are not quick filters.
 _RESERVED_QUERY = frozenset({"page", "page_size", "sort_by", "all", "is_exporting", "unnest"})
 
@@ -72,20 +78,6 @@ def quick_filters(request: AnyRequest) -> dict[str, Any]:
     return filters
 
 
-def _paging(page: int, page_size: int) -> None:
-    if page < 1:
-        raise InvalidInput("page must be >= 1.", "page")
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", "page_size")
-
-
-def _link(request: AnyRequest, page: int, page_size: int) -> str:
-    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "page_size")]
-    query += [("page", str(page)), ("page_size", str(page_size))]
-    path = request.url.path.rstrip("/") + "/"
-    return f"{str(request.base_url).rstrip('/')}{path}?{urlencode(query)}"
-
-
 def _wire_bytes(request: AnyRequest, model: LLMModel) -> msgspec.Raw:
     encoded = registry(request).index.encoded(model, "respan", encode_model)
     return msgspec.Raw(encoded)
@@ -94,11 +86,11 @@ def _wire_bytes(request: AnyRequest, model: LLMModel) -> msgspec.Raw:
 async def _list(
     request: AnyRequest, raw_filters: Any, page: int, page_size: int, sort_by: str | None, everything: bool
 ) -> Response[Any]:
-    _paging(page, page_size)
+    check_paging(page, page_size)
     sort = parse_sort(sort_by)
     tree = parse_filters(raw_filters)
     principal = await _caller(request)
-    offset = 0 if everything else (page - 1) * page_size
+    offset = 0 if everything else page_offset(page, page_size)
     result = await registry(request).listing.run(principal, tree, sort, offset, None if everything else page_size)
     return _envelope(request, tree, result, page, page_size, everything)
 
@@ -107,13 +99,11 @@ def _envelope(
     request: AnyRequest, tree: Bundle, result: ListResult, page: int, page_size: int, everything: bool
 ) -> Response[Any]:
     has_next = not everything and page * page_size < result.total
-    has_previous = not everything and page > 1
+    previous = None if everything else previous_page(page, page_size, result.total)
     body = {
         "count": result.total,
-        "next": _link(request, page + 1, page_size) if has_next else None,
-        "previous": _link(request, min(page - 1, max(1, -(-result.total // page_size))), page_size)
-        if has_previous
-        else None,
+        "next": page_link(request, page + 1, page_size) if has_next else None,
+        "previous": page_link(request, previous, page_size) if previous else None,
         "current_filters": normalized(tree),
         "results": [_wire_bytes(request, m) for m in result.models],
     }

@@ -8,12 +8,20 @@ Litestar's router, so names containing `/` work and `%2F` arrives already decode
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from modelreg.api.common import decode_body, path_name, registry, require_principal
+from modelreg.api.common import (
+    check_paging,
+    decode_body,
+    page_link,
+    page_offset,
+    path_name,
+    previous_page,
+    registry,
+    require_principal,
+)
 from modelreg.api.errors import exception_handlers
 from modelreg.api.respan.convert import encode_model, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.listing_routes import listing_handlers
@@ -26,7 +34,6 @@ from modelreg.services.listing import parse_sort
 __all__ = ["respan_router"]
 
 AnyRequest = Request[Any, Any, Any]
-MAX_PAGE_SIZE = 1000
 
 
 def _model_response(model: LLMModel, status: int = 200) -> Response[Any]:
@@ -107,37 +114,21 @@ async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
 # ---- providers -------------------------------------------------------------------------------
 
 
-def _page_url(request: AnyRequest, page: int, page_size: int) -> str:
-    """An absolute link to another page, on the documented path (with its trailing slash, which
-    Litestar strips from request.url) and with every other query parameter kept."""
-    query = dict(request.query_params)
-    query.update({"page": str(page), "page_size": str(page_size)})
-    path = request.url.path.rstrip("/") + "/"
-    return f"{str(request.base_url).rstrip('/')}{path}?{urlencode(query)}"
-
-
-def _page_params(page: int, page_size: int) -> None:
-    if page < 1:
-        raise InvalidInput("page must be >= 1.", "page")
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", "page_size")
-
-
 @get("/api/providers")
 async def list_providers(request: AnyRequest, page: FromQuery[int] = 1, page_size: FromQuery[int] = 100) -> RespanPage:
-    """Paginated envelope; past the last page: 200 with empty results (the official client pages until then)."""
+    """Paginated envelope (`count` = total); past the last page: 200 with empty results (the official client
+    pages until it sees one)."""
     principal = await require_principal(request)
-    _page_params(page, page_size)
+    check_paging(page, page_size)
     reg = registry(request)
     async with reg.db.read() as session:
-        providers, total = await reg.providers.list(session, principal, (page - 1) * page_size, page_size)
+        providers, total = await reg.providers.list(session, principal, page_offset(page, page_size), page_size)
     has_next = page * page_size < total
+    previous = previous_page(page, page_size, total)
     return RespanPage(
-        count=len(providers),
-        next=_page_url(request, page + 1, page_size) if has_next else None,
-        previous=_page_url(request, page - 1, page_size)
-        if page > 1 and (page - 1) * page_size < max(total, 1)
-        else None,
+        count=total,
+        next=page_link(request, page + 1, page_size) if has_next else None,
+        previous=page_link(request, previous, page_size) if previous else None,
         current_filters={},
         results=[provider_wire(p) for p in providers],
     )
