@@ -8,6 +8,7 @@
 | BaseModelNotFound              | 400    | {"detail": "Base model not found", "error": "Base model not found"} |
 | InvalidInput / bad JSON/types  | 400    | {"detail": msg, "<field>": [msg]}                           |
 | ReadOnlyModel                  | 403    | {"detail": "Cannot modify hardcoded models. ..."}            |
+| AccessProhibited (read-only)   | 403    | {"detail": "You do not have permission to perform this action."} |
 | PreconditionFailed             | 412    | {"detail": msg}                                             |
 | body too large                 | 413    | {"detail": msg}                                             |
 | anything unexpected            | 500    | {"detail": "Internal server error."}; details only in the log |
@@ -27,6 +28,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from modelreg.auth.authenticator import AuthenticationFailed
+from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import (
     BaseModelNotFound,
     DomainError,
@@ -87,6 +89,8 @@ def domain_error_response(exc: DomainError) -> Response[Any]:
         return _json(400, body)
     if isinstance(exc, ReadOnlyModel):
         return _json(403, {"detail": READ_ONLY_MESSAGES.get(exc.action, exc.message)})
+    if isinstance(exc, AccessProhibited):
+        return _json(403, {"detail": "You do not have permission to perform this action."})
     if isinstance(exc, PreconditionFailed):
         return _json(412, {"detail": exc.message})
     return _json(400, {"detail": exc.message})

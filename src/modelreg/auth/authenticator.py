@@ -1,8 +1,8 @@
 """Authorization header -> Principal, served from memory.
 
-API keys and users are cached after their first lookup; the cache is dropped whenever the identity
-change counter moves (revocation by the CLI or another replica shows within the poll interval,
-default 1 s) or this process changes identities itself. Expiry is checked on every request.
+API keys and users (with their group memberships) are cached after their first lookup; the cache is
+dropped whenever the identity change counter moves (revocation by the CLI or another replica shows
+within the poll interval, default 1 s) or this process changes identities itself. Expiry is checked on every request.
 last_used_at is kept in memory and written in one batch per flush interval, never per request.
 """
 
@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.auth.keys import KEY_PREFIX, lookup_prefix, matches
 from modelreg.auth.tokens import TokenError, TokenIssuer
 from modelreg.domain.principal import Principal
 from modelreg.store.database import Database
-from modelreg.store.rows import ApiKeyRow, UserRow
+from modelreg.store.rows import ApiKeyRow, GroupMemberRow, UserRow
 
 __all__ = ["AuthenticationFailed", "Authenticator"]
 
@@ -102,11 +103,11 @@ class Authenticator:
             ).scalar_one_or_none()
             if row is None:
                 return None
-            user = await session.get(UserRow, row.user_id)
+            principal = await _principal(session, await session.get(UserRow, row.user_id))
         return _CachedKey(
             key_id=row.id,
             key_hash=row.key_hash,
-            principal=_principal(user),
+            principal=principal,
             expires_at=row.expires_at.timestamp() if row.expires_at else None,
             revoked=row.revoked_at is not None,
         )
@@ -115,7 +116,7 @@ class Authenticator:
         if user_id in self._users:
             return self._users[user_id]
         async with self._db.read() as session:
-            principal = _principal(await session.get(UserRow, user_id))
+            principal = await _principal(session, await session.get(UserRow, user_id))
         if len(self._users) < _NEGATIVE_CACHE_LIMIT:
             self._users[user_id] = principal
         return principal
@@ -129,7 +130,14 @@ class Authenticator:
                 await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when))
 
 
-def _principal(user: UserRow | None) -> Principal | None:
+async def _principal(session: AsyncSession, user: UserRow | None) -> Principal | None:
     if user is None:
         return None
-    return Principal(user_id=user.id, organization_id=user.organization_id, role=user.role, email=user.email)
+    groups = await session.scalars(select(GroupMemberRow.group_id).where(GroupMemberRow.user_id == user.id))
+    return Principal(
+        user_id=user.id,
+        organization_id=user.organization_id,
+        role=user.role,
+        email=user.email,
+        group_ids=frozenset(groups),
+    )

@@ -14,6 +14,7 @@ admits (listing.py applies it; store/access_sql.py is the SQL twin, tested again
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from modelreg.domain.errors import DomainError, InvalidInput
 from modelreg.domain.grants import DEFAULT_GRANTS, EVERYONE, Grant
@@ -42,7 +43,20 @@ def _holds(principal: Principal, grant: Grant) -> bool:
     return grant.principal_id in principal.group_ids
 
 
-def can_read(principal: Principal | None, model: LLMModel) -> bool:
+class Subject(Protocol):
+    """What the rule needs to know about a model: a resolved LLMModel and a stored CustomModel both fit."""
+
+    @property
+    def is_builtin(self) -> bool: ...
+    @property
+    def organization_id(self) -> str | None: ...
+    @property
+    def owner_user_id(self) -> str | None: ...
+    @property
+    def grants(self) -> tuple[Grant, ...]: ...
+
+
+def can_read(principal: Principal | None, model: Subject) -> bool:
     if model.is_builtin:
         return True
     if principal is None or principal.organization_id != model.organization_id:
@@ -52,7 +66,7 @@ def can_read(principal: Principal | None, model: LLMModel) -> bool:
     return any(_holds(principal, grant) for grant in model.grants)
 
 
-def can_write(principal: Principal | None, model: LLMModel) -> bool:
+def can_write(principal: Principal | None, model: Subject) -> bool:
     if model.is_builtin or principal is None or principal.organization_id != model.organization_id:
         return False
     if principal.is_admin or model.owner_user_id == principal.user_id:

@@ -110,6 +110,14 @@ class CustomModel(msgspec.Struct, kw_only=True):
     function_call: int | None = None
     image_support: int | None = None
     supported_params_override: dict[str, Any] | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    grants: tuple[Grant, ...] = ()
+    is_active: bool = True
     revision: int = 1
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @property
+    def is_builtin(self) -> bool:
+        return False

@@ -14,7 +14,7 @@ from modelreg.auth.passwords import hash_password
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.names import validate_name
 from modelreg.store import counters
-from modelreg.store.rows import ApiKeyRow, OrganizationRow, UserRow
+from modelreg.store.rows import ApiKeyRow, GroupMemberRow, GroupRow, OrganizationRow, UserRow
 
 __all__ = [
     "CreatedKey",
@@ -125,3 +125,56 @@ async def create_organization(
 
 async def organization_count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(OrganizationRow)) or 0)
+
+
+async def create_group(session: AsyncSession, organization_id: str, name: str) -> GroupRow:
+    validate_name(name, "name")
+    if await session.get(OrganizationRow, organization_id) is None:
+        raise NotFound(f"organization {organization_id} not found")
+    taken = await session.scalar(
+        select(GroupRow.id).where(GroupRow.organization_id == organization_id, GroupRow.name == name)
+    )
+    if taken is not None:
+        raise InvalidInput(f"a group named {name} already exists in this organization", "name")
+    row = GroupRow(id=new_id("grp"), organization_id=organization_id, name=name)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def find_user(session: AsyncSession, *, email: str | None = None, user_id: str | None = None) -> UserRow:
+    if user_id is not None:
+        row = await session.get(UserRow, user_id)
+    else:
+        row = (
+            await session.execute(select(UserRow).where(UserRow.email == _normalize_email(email or "")))
+        ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("user not found")
+    return row
+
+
+async def add_group_member(session: AsyncSession, group_id: str, user: UserRow) -> None:
+    """Members must belong to the group's organization (a group never spans organizations)."""
+    group = await session.get(GroupRow, group_id)
+    if group is None or group.organization_id != user.organization_id:
+        raise NotFound("group not found")
+    if await session.get(GroupMemberRow, (group_id, user.id)) is None:
+        session.add(GroupMemberRow(group_id=group_id, user_id=user.id))
+        await session.flush()
+    await counters.bump(session, counters.IDENTITY)
+
+
+async def remove_group_member(session: AsyncSession, group_id: str, user_id: str) -> None:
+    row = await session.get(GroupMemberRow, (group_id, user_id))
+    if row is None:
+        raise NotFound("not a member")
+    await session.delete(row)
+    await counters.bump(session, counters.IDENTITY)
+
+
+async def organization_principals(session: AsyncSession, organization_id: str) -> tuple[set[str], set[str]]:
+    """(user ids, group ids) of an organization: what access grants may name."""
+    users = set(await session.scalars(select(UserRow.id).where(UserRow.organization_id == organization_id)))
+    groups = set(await session.scalars(select(GroupRow.id).where(GroupRow.organization_id == organization_id)))
+    return users, groups

@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import func, select
 
+from modelreg.domain.access import can_read
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -34,6 +35,7 @@ from modelreg.filters.fields import canonical_field, filter_row
 from modelreg.filters.parse import normalized
 from modelreg.filters.to_sql import order_by, to_sql
 from modelreg.filters.tree import Bundle, Condition
+from modelreg.store.access_sql import readable_sql
 from modelreg.store.database import Database
 from modelreg.store.memory import ModelIndex, OrgModels
 from modelreg.store.rows import ModelViewRow
@@ -113,7 +115,7 @@ class ModelListing:
         if snapshot is not None and not snapshot.in_memory:
             assert principal is not None
             return await self._run_sql(principal, snapshot, tree, sort, offset, limit)
-        matches = self._matches(snapshot, tree, sort)
+        matches = self._matches(snapshot, principal, tree, sort)
         custom_count = sum(1 for _, m in matches if not m.is_builtin)
         page = matches[offset:] if limit is None else matches[offset : offset + limit]
         return ListResult([m for _, m in page], len(matches), len(matches) - custom_count, custom_count)
@@ -130,24 +132,32 @@ class ModelListing:
             memo.popitem(last=False)
         return value
 
-    def _sorted(self, snapshot: OrgModels | None, sort: Sort, with_availability: bool) -> list[Entry]:
+    def _sorted(
+        self, snapshot: OrgModels | None, principal: Principal | None, sort: Sort, with_availability: bool
+    ) -> list[Entry]:
         memo = self._memo(snapshot)
-        key = ("sorted", sort, with_availability)
+        key = ("sorted", _viewer(principal), sort, with_availability)
         if key in memo:
             return memo[key]  # type: ignore[no-any-return]
         rows = self._index.builtin_rows_for(snapshot) if with_availability else self._index.builtin_rows
         entries: list[Entry] = list(zip(rows, self._index.builtins, strict=True))
         if snapshot is not None:
-            entries.extend(zip(snapshot.rows, snapshot.models, strict=True))
+            entries.extend(
+                (row, model)
+                for row, model in zip(snapshot.rows, snapshot.models, strict=True)
+                if can_read(principal, model)
+            )
         return self._remember(memo, key, sort_entries(entries, sort))  # type: ignore[no-any-return]
 
-    def _matches(self, snapshot: OrgModels | None, tree: Bundle, sort: Sort) -> list[Entry]:
+    def _matches(
+        self, snapshot: OrgModels | None, principal: Principal | None, tree: Bundle, sort: Sort
+    ) -> list[Entry]:
         memo = self._memo(snapshot)
-        key = ("matches", json.dumps(normalized(tree), sort_keys=True, default=str), sort)
+        key = ("matches", _viewer(principal), json.dumps(normalized(tree), sort_keys=True, default=str), sort)
         if key in memo:
             memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
-        entries = self._sorted(snapshot, sort, _uses_field(tree, "available_to_user"))
+        entries = self._sorted(snapshot, principal, sort, _uses_field(tree, "available_to_user"))
         if tree.children:
             predicate = compile_predicate(tree)
             entries = [entry for entry in entries if predicate(entry[0])]
@@ -169,10 +179,14 @@ class ModelListing:
                 if predicate(e[0])
             ]
         else:
-            builtins = self._matches(None, tree, sort)
+            builtins = self._matches(None, None, tree, sort)
         async with self._db.read() as session:
             dialect = session.get_bind().dialect.name
-            condition = (ModelViewRow.organization_id == principal.organization_id) & to_sql(tree, dialect)
+            condition = (
+                (ModelViewRow.organization_id == principal.organization_id)
+                & readable_sql(principal)
+                & to_sql(tree, dialect)
+            )
             custom_count = int(
                 await session.scalar(select(func.count()).select_from(ModelViewRow).where(condition)) or 0
             )
@@ -187,6 +201,15 @@ class ModelListing:
         page = list(_page(merged, offset, limit))
         total = len(builtins) + custom_count
         return ListResult([m for _, m in page], total, len(builtins), custom_count)
+
+
+def _viewer(principal: Principal | None) -> Any:
+    """What visibility depends on, as a memo key: admins see their whole organization."""
+    if principal is None:
+        return None
+    if principal.is_admin:
+        return ("admin", principal.organization_id)
+    return (principal.user_id, principal.group_ids)
 
 
 def _row_of(model: LLMModel) -> dict[str, Any]:

@@ -18,11 +18,14 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
+from modelreg.domain.access import AccessProhibited, can_read, can_write, normalize_grants
 from modelreg.domain.errors import BaseModelNotFound, HasDependents, InvalidInput, NotFound, ReadOnlyModel
+from modelreg.domain.grants import DEFAULT_GRANTS, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
 from modelreg.domain.names import validate_model_name, validate_name
 from modelreg.domain.principal import Principal
+from modelreg.services.identity import organization_principals
 from modelreg.services.providers import check_if_match
 from modelreg.store import counters
 from modelreg.store.database import Database
@@ -32,18 +35,21 @@ from modelreg.store.model_queries import (
     dependents_of,
     find_custom_row,
     find_provider_row,
+    grants_of,
     insert_ignoring_conflict,
     load_base_chain,
+    load_custom,
+    replace_grants,
 )
 from modelreg.store.rows import CustomModelRow
-from modelreg.store.views import find_view_row, list_view_rows, model_from_view, refresh_views
+from modelreg.store.views import find_view_row, model_from_view, refresh_views
 
 __all__ = ["ModelChanges", "ModelService"]
 
 UNSET: Any = msgspec.UNSET
 
 # Fields of ModelChanges that map 1:1 onto CustomModelRow columns.
-_COLUMN_FIELDS = (*INHERITABLE_FIELDS, "supported_params_override")
+_COLUMN_FIELDS = (*INHERITABLE_FIELDS, "supported_params_override", "params", "meta")
 
 
 class ModelChanges(msgspec.Struct, kw_only=True):
@@ -62,10 +68,19 @@ class ModelChanges(msgspec.Struct, kw_only=True):
     function_call: int | msgspec.UnsetType | None = msgspec.UNSET
     image_support: int | msgspec.UnsetType | None = msgspec.UNSET
     supported_params_override: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+    params: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+    meta: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+    access_grants: tuple[Grant, ...] | msgspec.UnsetType = msgspec.UNSET
+    """Replaces every grant when given. Absent on create: DEFAULT_GRANTS (organization-wide read)."""
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
     def filled(self) -> ModelChanges:
-        """PUT semantics: every editable field not given becomes None."""
-        values = {f: (None if getattr(self, f) is msgspec.UNSET else getattr(self, f)) for f in self.__struct_fields__}
+        """PUT semantics: every editable field not given becomes None (grants and is_active are kept)."""
+        keep = ("access_grants", "is_active")
+        values: dict[str, Any] = {
+            f: (None if getattr(self, f) is msgspec.UNSET and f not in keep else getattr(self, f))
+            for f in self.__struct_fields__
+        }
         return ModelChanges(**values)
 
 
@@ -91,6 +106,8 @@ class ModelService:
         if principal is not None:
             custom = await self._custom(principal.organization_id, name)
             if custom is not None:
+                if not can_read(principal, custom):
+                    raise NotFound()
                 return custom
         builtin = self.catalog.lookup(name)
         if builtin is None:
@@ -107,18 +124,6 @@ class ModelService:
         async with self._db.read() as session:
             row = await find_view_row(session, organization_id, name)
         return model_from_view(row, self.catalog) if row is not None else None
-
-    async def custom_models(self, principal: Principal) -> list[LLMModel]:
-        snapshot = await self.index.org(principal.organization_id)
-        if snapshot.in_memory:
-            return snapshot.models
-        async with self._db.read() as session:
-            rows = await list_view_rows(session, principal.organization_id)
-        return [model_from_view(row, self.catalog) for row in rows]
-
-    async def list_visible(self, principal: Principal) -> list[LLMModel]:
-        """Built-ins plus the organization's custom models, resolved."""
-        return [*self.index.builtins, *await self.custom_models(principal)]
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -143,6 +148,11 @@ class ModelService:
             },
         )
         created = pk is not None
+        if created:
+            assert pk is not None
+            grants = changes.access_grants if changes.access_grants is not msgspec.UNSET else DEFAULT_GRANTS
+            await replace_grants(session, pk, await self._valid_grants(session, principal, grants))
+            changes = msgspec.structs.replace(changes, access_grants=msgspec.UNSET)
         model = await self._write(session, principal, name, changes, if_match=None, require_route=created)
         return model, created
 
@@ -169,6 +179,7 @@ class ModelService:
             self._raise_for_missing(name, "deleted")
             raise NotFound()
         row = pair[0]
+        self._require_write(principal, custom_model_from_row(row, None, await grants_of(session, row.pk)))
         check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
         dependents = await dependents_of(session, principal.organization_id, name)
         if dependents:
@@ -177,6 +188,20 @@ class ModelService:
         await counters.bump(session, org_counter(principal.organization_id))
 
     # ---- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_write(principal: Principal, model: CustomModel) -> None:
+        """Unreadable answers like missing; readable but not writable is AccessProhibited."""
+        if not can_read(principal, model):
+            raise NotFound()
+        if not can_write(principal, model):
+            raise AccessProhibited()
+
+    async def _valid_grants(
+        self, session: AsyncSession, principal: Principal, grants: tuple[Grant, ...]
+    ) -> tuple[Grant, ...]:
+        users, groups = await organization_principals(session, principal.organization_id)
+        return normalize_grants(grants, user_ids=users, group_ids=groups)
 
     def _raise_for_missing(self, name: str, action: str) -> None:
         """A write addressed at a built-in name is refused as read-only rather than not found."""
@@ -192,7 +217,10 @@ class ModelService:
 
     async def _canonical_base(self, session: AsyncSession, principal: Principal, name: str) -> str:
         validate_model_name(name, "base_model_name")
-        if await find_custom_row(session, principal.organization_id, name) is not None:
+        base = await load_custom(session, principal.organization_id, name)
+        if base is not None:
+            if not can_read(principal, base):
+                raise BaseModelNotFound()  # exactly like a missing base
             return name
         builtin = self.catalog.lookup(name, field="base_model_name")
         if builtin is None:
@@ -214,8 +242,15 @@ class ModelService:
             self._raise_for_missing(name, "modified")
             raise NotFound()
         row, provider_row = pair
+        grants = await grants_of(session, row.pk)
+        self._require_write(principal, custom_model_from_row(row, provider_row, grants))
         if if_match is not None:
             check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+        if changes.access_grants is not msgspec.UNSET:
+            grants = await self._valid_grants(session, principal, changes.access_grants)
+            await replace_grants(session, row.pk, grants)
+        if changes.is_active is not msgspec.UNSET:
+            row.is_active = changes.is_active
         for field in _COLUMN_FIELDS:
             value = getattr(changes, field)
             if value is not msgspec.UNSET:
@@ -247,7 +282,7 @@ class ModelService:
         row.updated_at = datetime.now(UTC)
         await session.flush()
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
-        resolved = await self._resolve(session, custom_model_from_row(row, provider_row), strict=True)
+        resolved = await self._resolve(session, custom_model_from_row(row, provider_row, grants), strict=True)
         await refresh_views(session, self.catalog, principal.organization_id, [name])
         await counters.bump(session, org_counter(principal.organization_id))
         return resolved

@@ -9,23 +9,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modelreg.domain.grants import Grant
 from modelreg.domain.llm_model import CustomModel
 from modelreg.domain.provider import Provider
-from modelreg.store.rows import CustomModelRow, ProviderRow
+from modelreg.store.rows import CustomModelRow, ModelGrantRow, ProviderRow
 
 __all__ = [
     "custom_model_from_row",
     "dependents_of",
     "find_custom_row",
     "find_provider_row",
+    "grants_of",
     "insert_ignoring_conflict",
     "list_custom_models",
     "load_base_chain",
+    "load_custom",
     "provider_from_row",
+    "replace_grants",
 ]
 
 
@@ -43,7 +47,9 @@ def provider_from_row(row: ProviderRow) -> Provider:
     )
 
 
-def custom_model_from_row(row: CustomModelRow, provider: ProviderRow | None) -> CustomModel:
+def custom_model_from_row(
+    row: CustomModelRow, provider: ProviderRow | None, grants: tuple[Grant, ...] = ()
+) -> CustomModel:
     return CustomModel(
         pk=row.pk,
         organization_id=row.organization_id,
@@ -62,6 +68,10 @@ def custom_model_from_row(row: CustomModelRow, provider: ProviderRow | None) -> 
         function_call=row.function_call,
         image_support=row.image_support,
         supported_params_override=row.supported_params_override,
+        params=dict(row.params or {}),
+        meta=dict(row.meta or {}),
+        grants=grants,
+        is_active=row.is_active,
         revision=row.revision,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -91,6 +101,37 @@ async def find_custom_row(
     return model_row, provider_row
 
 
+async def grants_of(session: AsyncSession, model_pk: int) -> tuple[Grant, ...]:
+    rows = await session.execute(
+        select(ModelGrantRow.principal_type, ModelGrantRow.principal_id, ModelGrantRow.permission).where(
+            ModelGrantRow.model_pk == model_pk
+        )
+    )
+    return tuple(sorted(Grant(t, i, p) for t, i, p in rows.all()))  # type: ignore[arg-type]
+
+
+async def replace_grants(session: AsyncSession, model_pk: int, grants: tuple[Grant, ...]) -> None:
+    await session.execute(delete(ModelGrantRow).where(ModelGrantRow.model_pk == model_pk))
+    for grant in grants:
+        session.add(
+            ModelGrantRow(
+                model_pk=model_pk,
+                principal_type=grant.principal_type,
+                principal_id=grant.principal_id,
+                permission=grant.permission,
+            )
+        )
+    await session.flush()
+
+
+async def load_custom(session: AsyncSession, organization_id: str, name: str) -> CustomModel | None:
+    """The stored model with its provider and grants."""
+    pair = await find_custom_row(session, organization_id, name)
+    if pair is None:
+        return None
+    return custom_model_from_row(pair[0], pair[1], await grants_of(session, pair[0].pk))
+
+
 async def list_custom_models(session: AsyncSession, organization_id: str) -> list[CustomModel]:
     rows = await session.execute(_with_provider(organization_id).order_by(CustomModelRow.model_name))
     return [custom_model_from_row(model, provider) for model, provider in rows.all()]
@@ -101,10 +142,9 @@ async def load_base_chain(session: AsyncSession, organization_id: str, start: st
     found: dict[str, CustomModel] = {}
     name = start
     while name is not None and name not in found and len(found) < 64:
-        pair = await find_custom_row(session, organization_id, name)
-        if pair is None:
+        model = await load_custom(session, organization_id, name)
+        if model is None:
             break
-        model = custom_model_from_row(*pair)
         found[name] = model
         name = model.base_model_name
     return found

@@ -15,11 +15,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
+from modelreg.domain.grants import Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.filters.fields import has_discount
-from modelreg.store.model_queries import custom_model_from_row, find_custom_row, load_base_chain
+from modelreg.store.model_queries import load_base_chain, load_custom
 from modelreg.store.rows import CustomModelRow, ModelViewRow
 
 __all__ = [
@@ -104,6 +105,10 @@ def view_values(model: LLMModel) -> dict[str, Any]:
         "native_name": model.native_name,
         "supported_params": model.supported_params,
         "supported_params_override": model.supported_params_override,
+        "params": model.params,
+        "meta": model.meta,
+        "grants": [[g.principal_type, g.principal_id, g.permission] for g in model.grants],
+        "is_active": model.is_active,
         "revision": model.revision,
         "created_at": model.created_at,
         "updated_at": model.updated_at,
@@ -130,6 +135,10 @@ def model_from_view(row: ModelViewRow, catalog: Catalog) -> LLMModel:
         image_support=row.image_support,
         supported_params=dict(row.supported_params or {}),
         supported_params_override=row.supported_params_override,
+        params=dict(row.params or {}),
+        meta=dict(row.meta or {}),
+        grants=tuple(Grant(*g) for g in (row.grants or [])),
+        is_active=row.is_active,
         is_called_by_custom_name=row.is_called_by_custom_name,
         status="deprecated" if row.status == "deprecated" else "active",
         provider=_provider_from_json(row.provider, row.organization_id, catalog),
@@ -171,13 +180,12 @@ async def refresh_views(
     """Re-resolve `names` and their dependents; returns the names refreshed."""
     affected = await _with_dependents(session, organization_id, names)
     for name in affected:
-        pair = await find_custom_row(session, organization_id, name)
+        model = await load_custom(session, organization_id, name)
         await session.execute(
             delete(ModelViewRow).where(ModelViewRow.organization_id == organization_id, ModelViewRow.model_name == name)
         )
-        if pair is None:
+        if model is None:
             continue
-        model = custom_model_from_row(*pair)
         chain = await load_base_chain(session, organization_id, model.base_model_name)
         chain.pop(model.name, None)
         resolved = resolve_chain(model, chain.get, catalog.lookup_or_none, strict=False)

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from modelreg.api.grants import grants_from_wire, grants_to_wire
 from modelreg.api.respan.schemas import (
     CatalogItem,
     CatalogProvider,
@@ -15,12 +16,22 @@ from modelreg.api.respan.schemas import (
     RespanProvider,
     RespanProviderWrite,
 )
+from modelreg.domain.access import can_write, readable_params
 from modelreg.domain.llm_model import AFFILIATION_BUILTIN, AFFILIATION_CUSTOM, LLMModel
+from modelreg.domain.principal import Principal
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.services.models import ModelChanges
 from modelreg.services.providers import ProviderChanges
+from modelreg.store.memory import ModelIndex
 
-__all__ = ["catalog_item_wire", "encode_model", "model_changes", "model_wire", "provider_changes", "provider_wire"]
+__all__ = [
+    "catalog_item_wire",
+    "model_bytes",
+    "model_changes",
+    "model_wire",
+    "provider_changes",
+    "provider_wire",
+]
 
 UNSET: Any = msgspec.UNSET
 
@@ -46,6 +57,10 @@ def model_changes(body: RespanModelWrite) -> ModelChanges:
         function_call=body.function_call,
         image_support=body.image_support,
         supported_params_override=body.supported_params_override,
+        params=body.params,
+        meta=body.meta,
+        access_grants=UNSET if body.access_grants is msgspec.UNSET else grants_from_wire(body.access_grants),
+        is_active=body.is_active,
     )
 
 
@@ -94,7 +109,7 @@ def provider_wire(provider: Provider) -> RespanProvider:
     )
 
 
-def model_wire(model: LLMModel) -> RespanModel:
+def model_wire(model: LLMModel, principal: Principal | None = None) -> RespanModel:
     builtin = model.is_builtin
     return RespanModel(
         id=model.name,
@@ -120,7 +135,17 @@ def model_wire(model: LLMModel) -> RespanModel:
         status=model.status,
         created_at=model.created_at,
         updated_at=model.updated_at,
+        user_id=model.owner_user_id,
+        is_active=model.is_active,
+        params=readable_params(principal, model),
+        meta=_meta_with_capabilities(model),
+        access_grants=grants_to_wire(model.grants),
     )
+
+
+def _meta_with_capabilities(model: LLMModel) -> dict[str, Any]:
+    """meta as stored; the flag capabilities live in their own fields in this dialect."""
+    return dict(model.meta)
 
 
 def catalog_item_wire(model: LLMModel) -> CatalogItem:
@@ -143,5 +168,11 @@ def catalog_item_wire(model: LLMModel) -> CatalogItem:
     )
 
 
-def encode_model(model: LLMModel) -> bytes:
-    return msgspec.json.encode(model_wire(model))
+def encode_model(model: LLMModel, principal: Principal | None = None) -> bytes:
+    return msgspec.json.encode(model_wire(model, principal))
+
+
+def model_bytes(index: ModelIndex, model: LLMModel, principal: Principal | None) -> bytes:
+    """The model's JSON for this caller, memoized per model and per kind of caller (writers see params)."""
+    key = "respan:w" if can_write(principal, model) else "respan:r"
+    return index.encoded(model, key, lambda m: encode_model(m, principal))

@@ -21,7 +21,7 @@ from modelreg.api.common import (
     previous_page,
     registry,
 )
-from modelreg.api.respan.convert import catalog_item_wire, encode_model
+from modelreg.api.respan.convert import catalog_item_wire, model_bytes
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -78,9 +78,8 @@ def quick_filters(request: AnyRequest) -> dict[str, Any]:
     return filters
 
 
-def _wire_bytes(request: AnyRequest, model: LLMModel) -> msgspec.Raw:
-    encoded = registry(request).index.encoded(model, "respan", encode_model)
-    return msgspec.Raw(encoded)
+def _wire_bytes(request: AnyRequest, model: LLMModel, principal: Principal | None) -> msgspec.Raw:
+    return msgspec.Raw(model_bytes(registry(request).index, model, principal))
 
 
 async def _list(
@@ -92,11 +91,17 @@ async def _list(
     principal = await _caller(request)
     offset = 0 if everything else page_offset(page, page_size)
     result = await registry(request).listing.run(principal, tree, sort, offset, None if everything else page_size)
-    return _envelope(request, tree, result, page, page_size, everything)
+    return _envelope(request, principal, tree, result, page, page_size, everything)
 
 
 def _envelope(
-    request: AnyRequest, tree: Bundle, result: ListResult, page: int, page_size: int, everything: bool
+    request: AnyRequest,
+    principal: Principal | None,
+    tree: Bundle,
+    result: ListResult,
+    page: int,
+    page_size: int,
+    everything: bool,
 ) -> Response[Any]:
     has_next = not everything and page * page_size < result.total
     previous = None if everything else previous_page(page, page_size, result.total)
@@ -105,7 +110,7 @@ def _envelope(
         "next": page_link(request, page + 1, page_size) if has_next else None,
         "previous": page_link(request, previous, page_size) if previous else None,
         "current_filters": normalized(tree),
-        "results": [_wire_bytes(request, m) for m in result.models],
+        "results": [_wire_bytes(request, m, principal) for m in result.models],
     }
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 

@@ -23,11 +23,12 @@ from modelreg.api.common import (
     require_principal,
 )
 from modelreg.api.errors import exception_handlers
-from modelreg.api.respan.convert import encode_model, model_changes, model_wire, provider_changes, provider_wire
+from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import RespanModelWrite, RespanPage, RespanProviderWrite
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.principal import Principal
 from modelreg.filters.parse import parse_filters
 from modelreg.services.listing import parse_sort
 
@@ -36,9 +37,9 @@ __all__ = ["respan_router"]
 AnyRequest = Request[Any, Any, Any]
 
 
-def _model_response(model: LLMModel, status: int = 200) -> Response[Any]:
+def _model_response(model: LLMModel, principal: Principal, status: int = 200) -> Response[Any]:
     headers = {"ETag": model.etag} if not model.is_builtin else {}
-    return Response(content=model_wire(model), status_code=status, headers=headers)
+    return Response(content=model_wire(model, principal), status_code=status, headers=headers)
 
 
 @get("/api/models")
@@ -53,7 +54,7 @@ async def list_models(
     principal = await require_principal(request)
     reg = registry(request)
     result = await reg.listing.run(principal, parse_filters(None), parse_sort(sort_by), 0, None)
-    parts = [reg.index.encoded(m, "respan", encode_model) for m in result.models]
+    parts = [model_bytes(reg.index, m, principal) for m in result.models]
     return Response(content=b"[" + b",".join(parts) + b"]", media_type="application/json")
 
 
@@ -66,7 +67,7 @@ async def create_model(request: AnyRequest) -> Response[Any]:
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:
         model, created = await reg.models.create_or_update(session, principal, body.model_name, model_changes(body))
-    return _model_response(model, 201 if created else 200)
+    return _model_response(model, principal, 201 if created else 200)
 
 
 @get("/api/models/{model_name:path}")
@@ -74,7 +75,7 @@ async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Resp
     principal = await require_principal(request)
     reg = registry(request)
     model = await reg.models.get(principal, path_name(model_name))
-    return _model_response(model)
+    return _model_response(model, principal)
 
 
 async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) -> Response[Any]:
@@ -90,7 +91,7 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
             replace=replace,
             if_match=request.headers.get("if-match"),
         )
-    return _model_response(model)
+    return _model_response(model, principal)
 
 
 @patch("/api/models/{model_name:path}")

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from modelreg.api.grants import WireGrant
+
 __all__ = [
     "RespanModel",
     "RespanModelWrite",
@@ -50,6 +52,12 @@ class RespanModelWrite(msgspec.Struct, kw_only=True):
     function_call: Flag | UnsetType | None = UNSET
     image_support: Flag | UnsetType | None = UNSET
     supported_params_override: dict[str, Any] | UnsetType | None = UNSET
+    params: dict[str, Any] | UnsetType | None = UNSET
+    """Default request parameters (shared with the Open WebUI view)."""
+    meta: dict[str, Any] | UnsetType | None = UNSET
+    access_grants: list[Any] | UnsetType = UNSET
+    """Replaces every grant; see api/grants.py for the accepted forms."""
+    is_active: bool | UnsetType = UNSET
 
 
 class RespanProviderWrite(msgspec.Struct, kw_only=True):
@@ -110,6 +118,13 @@ class RespanModel(msgspec.Struct, kw_only=True):
     status: str
     created_at: datetime | None
     updated_at: datetime | None
+    # Shared with the Open WebUI view (one record, two dialects); null/empty for built-ins.
+    user_id: str | None
+    is_active: bool
+    params: dict[str, Any]
+    """Empty unless the caller may write the model (it may hold a system prompt)."""
+    meta: dict[str, Any]
+    access_grants: list[WireGrant]
 
 
 class RespanPage(msgspec.Struct, kw_only=True):

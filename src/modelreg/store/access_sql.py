@@ -1,0 +1,29 @@
+"""The SQL twin of domain/access.py's can_read, for lists served from SQL (model_views).
+
+Kept next to nothing else on purpose: tests compare it with can_read over a matrix of principals and grants.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, exists, or_, true
+
+from modelreg.domain.grants import EVERYONE
+from modelreg.domain.principal import Principal
+from modelreg.store.rows import ModelGrantRow, ModelViewRow
+
+__all__ = ["readable_sql"]
+
+
+def readable_sql(principal: Principal) -> ColumnElement[bool]:
+    """Custom models of the principal's organization that it may read (the caller scopes by organization)."""
+    if principal.is_admin:
+        return true()
+    holders = [
+        and_(ModelGrantRow.principal_type == "user", ModelGrantRow.principal_id.in_([principal.user_id, EVERYONE]))
+    ]
+    if principal.group_ids:
+        holders.append(
+            and_(ModelGrantRow.principal_type == "group", ModelGrantRow.principal_id.in_(sorted(principal.group_ids)))
+        )
+    granted = exists().where(ModelGrantRow.model_pk == ModelViewRow.pk, or_(*holders))
+    return or_(ModelViewRow.owner_user_id == principal.user_id, granted)
