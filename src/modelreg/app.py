@@ -13,6 +13,7 @@ from litestar.config.app import AppConfig
 
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
+from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         route_handlers=[
             Router(path="/", route_handlers=[healthz, token], exception_handlers=exception_handlers),
             respan_router,
+            openwebui_router,
         ],
         lifespan=[lifespan],
         on_app_init=[on_app_init],

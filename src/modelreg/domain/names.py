@@ -10,7 +10,7 @@ __all__ = ["MAX_NAME_LENGTH", "RESERVED_MODEL_NAMES", "validate_model_name", "va
 
 MAX_NAME_LENGTH = 256
 # Routes that sit beside /api/models/{model_name}/: a model with such a name could never be addressed.
-RESERVED_MODEL_NAMES = frozenset({"list", "summary", "public"})
+RESERVED_MODEL_NAMES = frozenset({"list", "summary", "public", "model/update"})
 
 
 def validate_name(value: str, field: str) -> str:

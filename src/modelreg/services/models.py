@@ -156,6 +156,31 @@ class ModelService:
         model = await self._write(session, principal, name, changes, if_match=None, require_route=created)
         return model, created
 
+    async def create_new(
+        self, session: AsyncSession, principal: Principal, name: str, changes: ModelChanges
+    ) -> LLMModel:
+        """Create only (Open WebUI's /create): an existing name is refused, never updated."""
+        validate_model_name(name, "id")
+        if name in self.catalog.reserved_names or await find_custom_row(session, principal.organization_id, name):
+            raise InvalidInput(
+                "Uh-oh! This model id is already registered. Please choose another model id string.", "id"
+            )
+        model, created = await self.create_or_update(session, principal, name, changes)
+        if not created:  # lost a race with a concurrent create of the same id
+            raise InvalidInput(
+                "Uh-oh! This model id is already registered. Please choose another model id string.", "id"
+            )
+        return model
+
+    async def toggle(self, session: AsyncSession, principal: Principal, name: str) -> LLMModel:
+        current = await load_custom(session, principal.organization_id, name)
+        if current is None:
+            self._raise_for_missing(name, "modified")
+            raise NotFound()
+        self._require_write(principal, current)
+        changes = ModelChanges(is_active=not current.is_active)
+        return await self.update(session, principal, name, changes, replace=False, if_match=None)
+
     async def update(
         self,
         session: AsyncSession,

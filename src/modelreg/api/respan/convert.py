@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from modelreg.api.grants import grants_from_wire, grants_to_wire
+from modelreg.api.meta import meta_view, split_meta
 from modelreg.api.respan.schemas import (
     CatalogItem,
     CatalogProvider,
@@ -43,7 +44,13 @@ def _provider_ref(value: str | int | msgspec.UnsetType | None) -> Any:
 
 def model_changes(body: RespanModelWrite) -> ModelChanges:
     provider = body.custom_provider_id if body.custom_provider_id is not msgspec.UNSET else body.provider_id
-    return ModelChanges(
+    meta: Any = body.meta
+    flags: dict[str, Any] = {}
+    if isinstance(body.meta, dict):
+        # meta.capabilities.vision & co. set the flags unless the body sets the flag fields themselves.
+        meta, from_meta = split_meta(body.meta)
+        flags = {field: value for field, value in from_meta.items() if getattr(body, field) is msgspec.UNSET}
+    changes = ModelChanges(
         display_name=body.display_name,
         base_model_name=body.base_model_name,
         provider_id=_provider_ref(provider),
@@ -58,10 +65,11 @@ def model_changes(body: RespanModelWrite) -> ModelChanges:
         image_support=body.image_support,
         supported_params_override=body.supported_params_override,
         params=body.params,
-        meta=body.meta,
+        meta=meta,
         access_grants=UNSET if body.access_grants is msgspec.UNSET else grants_from_wire(body.access_grants),
         is_active=body.is_active,
     )
+    return msgspec.structs.replace(changes, **flags) if flags else changes
 
 
 def provider_changes(body: RespanProviderWrite) -> ProviderChanges:
@@ -138,14 +146,9 @@ def model_wire(model: LLMModel, principal: Principal | None = None) -> RespanMod
         user_id=model.owner_user_id,
         is_active=model.is_active,
         params=readable_params(principal, model),
-        meta=_meta_with_capabilities(model),
+        meta=meta_view(model),
         access_grants=grants_to_wire(model.grants),
     )
-
-
-def _meta_with_capabilities(model: LLMModel) -> dict[str, Any]:
-    """meta as stored; the flag capabilities live in their own fields in this dialect."""
-    return dict(model.meta)
 
 
 def catalog_item_wire(model: LLMModel) -> CatalogItem:

@@ -1,0 +1,219 @@
+"""Open WebUI-compatible routes: POST /api/models/model/update (seed 004) and the /api/v1/models family.
+
+Same record, same permission rule (domain/access.py) as the Respan dialect; only the words differ:
+
+| situation                                   | status | body                                   |
+|---------------------------------------------|--------|----------------------------------------|
+| missing, another organization's, unreadable | 401    | {"detail": "Model not found"}          |
+| readable but not writable, or built-in      | 400    | {"detail": "Access prohibited"}        |
+| id already taken (create)                   | 400    | {"detail": "Uh-oh! This model id ..."} |
+| validation                                  | 400    | {"detail": ..., "<field>": [...]}      |
+
+Deliberate differences from Open WebUI are listed in docs/openwebui.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromQuery, QueryParameter
+
+from modelreg.api.common import decode_body, registry, require_principal
+from modelreg.api.errors import domain_error_response, exception_handlers
+from modelreg.api.grants import grants_from_wire
+from modelreg.api.openwebui.convert import form_changes, model_wire
+from modelreg.api.openwebui.schemas import (
+    WebUIAccessForm,
+    WebUIDeleteForm,
+    WebUIImportForm,
+    WebUIModel,
+    WebUIModelForm,
+    WebUIModelPage,
+)
+from modelreg.domain.access import AccessProhibited, can_write
+from modelreg.domain.errors import DomainError, InvalidInput, NotFound, ReadOnlyModel
+from modelreg.domain.principal import Principal
+from modelreg.filters.parse import parse_filters
+from modelreg.services.listing import parse_sort
+from modelreg.services.models import ModelChanges
+
+__all__ = ["openwebui_router"]
+
+AnyRequest = Request[Any, Any, Any]
+PAGE_SIZE = 30  # Open WebUI's page size
+
+
+def _render(_: AnyRequest, exc: DomainError) -> Response[Any]:
+    if isinstance(exc, NotFound):
+        return Response(content={"detail": "Model not found"}, status_code=401)
+    if isinstance(exc, AccessProhibited | ReadOnlyModel):
+        return Response(content={"detail": "Access prohibited"}, status_code=400)
+    return domain_error_response(exc)
+
+
+def _wire(model: Any, principal: Principal) -> WebUIModel:
+    return model_wire(model, principal)
+
+
+async def _update(request: AnyRequest) -> WebUIModel:
+    principal = await require_principal(request)
+    form = await decode_body(request, WebUIModelForm)
+    reg = registry(request)
+    async with reg.writing(principal.organization_id) as session:
+        model = await reg.models.update(
+            session, principal, form.id, form_changes(form), replace=False, if_match=request.headers.get("if-match")
+        )
+    return _wire(model, principal)
+
+
+@post("/api/models/model/update", status_code=200)
+async def update_model_seed(request: AnyRequest) -> WebUIModel:
+    """Seed 004: only the owner, a holder of a write grant, or an admin may update."""
+    return await _update(request)
+
+
+@post("/api/v1/models/model/update", status_code=200)
+async def update_model(request: AnyRequest) -> WebUIModel:
+    return await _update(request)
+
+
+@post("/api/v1/models/create", status_code=200)
+async def create_model(request: AnyRequest) -> WebUIModel:
+    principal = await require_principal(request)
+    form = await decode_body(request, WebUIModelForm)
+    reg = registry(request)
+    async with reg.writing(principal.organization_id) as session:
+        model = await reg.models.create_new(session, principal, form.id, form_changes(form))
+    return _wire(model, principal)
+
+
+@get("/api/v1/models/model")
+async def get_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
+    principal = await require_principal(request)
+    model = await registry(request).models.get(principal, id)
+    return _wire(model, principal)
+
+
+@post("/api/v1/models/model/toggle", status_code=200)
+async def toggle_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
+    principal = await require_principal(request)
+    reg = registry(request)
+    async with reg.writing(principal.organization_id) as session:
+        model = await reg.models.toggle(session, principal, id)
+    return _wire(model, principal)
+
+
+@post("/api/v1/models/model/access/update", status_code=200)
+async def update_access(request: AnyRequest) -> WebUIModel:
+    principal = await require_principal(request)
+    form = await decode_body(request, WebUIAccessForm)
+    changes = ModelChanges(access_grants=grants_from_wire(form.access_grants))
+    if isinstance(form.name, str):
+        changes = msgspec.structs.replace(changes, display_name=form.name)
+    reg = registry(request)
+    async with reg.writing(principal.organization_id) as session:
+        model = await reg.models.update(session, principal, form.id, changes, replace=False, if_match=None)
+    return _wire(model, principal)
+
+
+@post("/api/v1/models/model/delete", status_code=200)
+async def delete_model(request: AnyRequest) -> bool:
+    principal = await require_principal(request)
+    form = await decode_body(request, WebUIDeleteForm)
+    reg = registry(request)
+    async with reg.writing(principal.organization_id) as session:
+        await reg.models.delete(session, principal, form.id, if_match=None)
+    return True
+
+
+_ORDER_FIELDS = {"name": "display_name", "created_at": "created_at", "updated_at": "updated_at", "id": "model_name"}
+
+
+@get("/api/v1/models/list")
+async def list_models(
+    request: AnyRequest,
+    search: Annotated[str | None, QueryParameter(name="query")] = None,
+    order_by: FromQuery[str] = "name",
+    direction: FromQuery[Literal["asc", "desc"]] = "asc",
+    page: FromQuery[int] = 1,
+) -> WebUIModelPage:
+    """The organization's custom models the caller may read (Open WebUI lists its own table: no built-ins)."""
+    principal = await require_principal(request)
+    if page < 1:
+        raise InvalidInput("page must be >= 1.", "page")
+    field = _ORDER_FIELDS.get(order_by)
+    if field is None:
+        raise InvalidInput(f"order_by must be one of: {', '.join(_ORDER_FIELDS)}", "order_by")
+    filters: dict[str, Any] = {"affiliation_category": {"operator": "", "value": ["custom"]}}
+    if search:
+        filters["search"] = {
+            "connector": "AND",
+            "filter_params": {
+                "model_name": {"operator": "icontains", "value": [search]},
+                "display_name": {"operator": "icontains", "value": [search], "connector": "OR"},
+            },
+        }
+    sort = parse_sort(("-" if direction == "desc" else "") + field)
+    offset = min((page - 1) * PAGE_SIZE, 2**31 - 1)
+    result = await registry(request).listing.run(principal, parse_filters(filters), sort, offset, PAGE_SIZE)
+    return WebUIModelPage(items=[_wire(m, principal) for m in result.models], total=result.total)
+
+
+@get("/api/v1/models/export")
+async def export_models(request: AnyRequest) -> list[WebUIModel]:
+    """Every custom model the caller may write, params included (a backup the caller can re-import)."""
+    principal = await require_principal(request)
+    filters = {"affiliation_category": {"operator": "", "value": ["custom"]}}
+    result = await registry(request).listing.run(principal, parse_filters(filters), parse_sort(None), 0, None)
+    return [_wire(m, principal) for m in result.models if can_write(principal, m)]
+
+
+class ImportResult(msgspec.Struct):
+    id: str | None
+    status: Literal["created", "updated", "error"]
+    detail: str | None = None
+
+
+@post("/api/v1/models/import", status_code=200)
+async def import_models(request: AnyRequest) -> dict[str, Any]:
+    """An upsert per model with the same checks as create and update; never overwrites a model the caller
+    cannot write and never deletes. Each model succeeds or fails on its own; the answer reports each."""
+    principal = await require_principal(request)
+    form = await decode_body(request, WebUIImportForm)
+    reg = registry(request)
+    results: list[ImportResult] = []
+    for raw in form.models:
+        ident = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            item = msgspec.convert(raw, WebUIModelForm)
+            changes = form_changes(item)
+            async with reg.writing(principal.organization_id) as session:
+                _, created = await reg.models.create_or_update(session, principal, item.id, changes)
+            results.append(ImportResult(item.id, "created" if created else "updated"))
+        except msgspec.ValidationError as exc:
+            results.append(ImportResult(ident if isinstance(ident, str) else None, "error", str(exc)))
+        except DomainError as exc:
+            detail = _render(request, exc).content
+            message = detail.get("detail") if isinstance(detail, dict) else None
+            results.append(ImportResult(ident if isinstance(ident, str) else None, "error", str(message)))
+    return {"results": results, "imported": sum(r.status != "error" for r in results)}
+
+
+openwebui_router = Router(
+    path="/",
+    route_handlers=[
+        update_model_seed,
+        update_model,
+        create_model,
+        get_model,
+        toggle_model,
+        update_access,
+        delete_model,
+        list_models,
+        export_models,
+        import_models,
+    ],
+    exception_handlers={**exception_handlers, DomainError: _render},
+)
