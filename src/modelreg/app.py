@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Litestar, Request, Router, get, post
 from litestar.config.app import AppConfig
 
+from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
 from modelreg.api.openwebui.routes import openwebui_router
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             Router(path="/", route_handlers=[healthz, token], exception_handlers=exception_handlers),
             respan_router,
             openwebui_router,
+            admin_router,
         ],
         lifespan=[lifespan],
         on_app_init=[on_app_init],

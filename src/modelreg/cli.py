@@ -33,11 +33,13 @@ user_app = typer.Typer(no_args_is_help=True, help="Users.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys.")
 secrets_app = typer.Typer(no_args_is_help=True, help="Encrypted provider secrets.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The built-in catalog.")
+group_app = typer.Typer(no_args_is_help=True, help="Groups of users (for access grants).")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(group_app, name="group")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -170,6 +172,28 @@ def key_revoke(key_id: str) -> None:
 
     _in_transaction(load_settings(), work)
     _emit({"key_id": key_id, "revoked": True})
+
+
+@group_app.command("create")
+def group_create(
+    name: str,
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+) -> None:
+    """Create a group in an organization; prints {"group_id": ...}."""
+    group = _in_transaction(load_settings(), lambda s: identity.create_group(s, org, name))
+    _emit({"group_id": group.id})
+
+
+@group_app.command("add-member")
+def group_add_member(group_id: str, email: Annotated[str, typer.Option("--email")]) -> None:
+    """Add a user (of the group's organization) to a group."""
+
+    async def work(session: AsyncSession) -> None:
+        user = await identity.find_user(session, email=email)
+        await identity.add_group_member(session, group_id, user)
+
+    _in_transaction(load_settings(), work)
+    _emit({"group_id": group_id, "email": email.strip().lower(), "added": True})
 
 
 @secrets_app.command("rotate")
