@@ -2,7 +2,7 @@
 
 read  : built-in models: everyone. Custom models: an admin of the model's organization, its owner, or a
         read or write grant to the user, to a group the user is in, or to "*" (every member of the
-        organization).
+        organization); a deactivated model (is_active false) only for those who may write it.
 write : never built-ins. Custom models: an organization admin, the owner, or a write grant.
 
 Callers outside the model's organization never read or write it. Without read access a model must
@@ -54,6 +54,8 @@ class Subject(Protocol):
     def owner_user_id(self) -> str | None: ...
     @property
     def grants(self) -> tuple[Grant, ...]: ...
+    @property
+    def is_active(self) -> bool: ...
 
 
 def can_read(principal: Principal | None, model: Subject) -> bool:
@@ -63,6 +65,9 @@ def can_read(principal: Principal | None, model: Subject) -> bool:
         return False
     if principal.is_admin or model.owner_user_id == principal.user_id:
         return True
+    if not model.is_active:
+        # A deactivated model stays visible to those who can switch it back on, and to no one else.
+        return can_write(principal, model)
     return any(_holds(principal, grant) for grant in model.grants)
 
 
