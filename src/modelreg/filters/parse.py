@@ -19,6 +19,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from modelreg.domain.errors import InvalidInput
 from modelreg.filters.fields import FIELDS, Kind, canonical_field
 from modelreg.filters.regex import RegexError, safe_regex
@@ -73,7 +75,7 @@ def _coerce(field: str, kind: Kind, value: Any) -> Any:
         return None
     if kind == "text":
         if isinstance(value, str):
-            return value
+            return _TEXT_VALUE_ALIASES.get((field, value), value)
     elif kind == "number":
         if isinstance(value, bool):
             pass
@@ -105,6 +107,13 @@ def _coerce(field: str, kind: Kind, value: Any) -> Any:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     shown = value if isinstance(value, int | float | bool) else type(value).__name__
     raise InvalidFilter(f"invalid value {shown!r} for {kind} field '{field}'")
+
+
+# Values that mean the same thing as another one (the built-in affiliation was renamed over time).
+_TEXT_VALUE_ALIASES = {
+    ("affiliation_category", "respan"): "keywordsai",
+    ("affiliation_category", "builtin"): "keywordsai",
+}
 
 
 def _connector(raw: Any) -> str:
@@ -215,21 +224,34 @@ def _normalized_node(node: Node) -> Any:
 
 
 def _normalized_children(children: tuple[Node, ...]) -> dict[str, Any]:
+    """Keys in the request's order. Conditions on one field given one after another become a list (the
+    same fold); a field that comes back later is wrapped in a bundle, so the echo means what was asked."""
     result: dict[str, Any] = {}
     bundles = 0
+    previous: str | None = None
+
+    def bundle_key() -> str:
+        nonlocal bundles
+        bundles += 1
+        return f"filter_bundle_{bundles}" if bundles > 1 else "filter_bundle"
+
     for child in children:
         if isinstance(child, Bundle):
-            bundles += 1
-            result[f"filter_bundle_{bundles}" if bundles > 1 else "filter_bundle"] = _normalized_node(child)
+            result[bundle_key()] = _normalized_node(child)
+            previous = None
             continue
-        existing = result.get(child.field)
         rendered = _normalized_node(child)
-        if existing is None:
-            result[child.field] = rendered
-        elif isinstance(existing, list):
-            existing.append(rendered)
+        if child.field == previous:
+            existing = result[child.field]
+            result[child.field] = [*existing, rendered] if isinstance(existing, list) else [existing, rendered]
+        elif child.field in result:
+            wrapped = Bundle(children=(msgspec.structs.replace(child, connector="AND"),), connector=child.connector)
+            result[bundle_key()] = _normalized_node(wrapped)
+            previous = None
+            continue
         else:
-            result[child.field] = [existing, rendered]
+            result[child.field] = rendered
+        previous = child.field
     return result
 
 

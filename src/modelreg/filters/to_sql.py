@@ -55,6 +55,10 @@ SQL_COLUMNS: dict[str, Any] = {
 }
 
 
+ALWAYS_NULL = frozenset({"average_tps", "average_ttft", "average_latency", "number_of_requests"})
+"""Fields without a column yet (throughput, until the gateway measures it): null for every custom model."""
+
+
 def _lower(column: Any, dialect: str) -> Any:
     return func.py_lower(column) if dialect == "sqlite" else func.lower(column)
 
@@ -151,6 +155,9 @@ def to_sql(tree: Bundle, dialect: str) -> ColumnElement[bool]:
 def order_by(field: str, descending: bool, dialect: str) -> list[Any]:
     """Nulls last in both directions; ties by model_name ascending; text by code point."""
     column = SQL_COLUMNS[field]
+    name_order = (V.model_name.collate("C") if dialect == "postgresql" else V.model_name).asc()
+    if field in ALWAYS_NULL:
+        return [name_order]  # null for every custom model: PostgreSQL refuses ORDER BY a constant
     if FIELDS[field] == "text" and dialect == "postgresql" and isinstance(column, KeyedColumnElement):
         column = column.collate("C")
     name = V.model_name.collate("C") if dialect == "postgresql" else V.model_name

@@ -16,7 +16,6 @@ Two paths with identical results (tests compare them):
 from __future__ import annotations
 
 import heapq
-import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from functools import total_ordering
@@ -32,7 +31,6 @@ from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.evaluate import compile_predicate
 from modelreg.filters.fields import canonical_field, filter_row
-from modelreg.filters.parse import normalized
 from modelreg.filters.to_sql import order_by, to_sql
 from modelreg.filters.tree import Bundle, Condition
 from modelreg.store.access_sql import readable_sql
@@ -153,11 +151,12 @@ class ModelListing:
         self, snapshot: OrgModels | None, principal: Principal | None, tree: Bundle, sort: Sort
     ) -> list[Entry]:
         memo = self._memo(snapshot)
-        key = ("matches", _viewer(principal), json.dumps(normalized(tree), sort_keys=True, default=str), sort)
+        # The tree itself is the key: key order matters (connectors fold left to right), aliases are resolved.
+        key = ("matches", _viewer(principal), msgspec.json.encode(tree), sort)
         if key in memo:
             memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
-        entries = self._sorted(snapshot, principal, sort, _uses_field(tree, "available_to_user"))
+        entries = self._sorted(snapshot, principal, sort, _needs_availability(tree, sort))
         if tree.children:
             predicate = compile_predicate(tree)
             entries = [entry for entry in entries if predicate(entry[0])]
@@ -168,7 +167,7 @@ class ModelListing:
     async def _run_sql(
         self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort, offset: int, limit: int | None
     ) -> ListResult:
-        if _uses_field(tree, "available_to_user"):
+        if _needs_availability(tree, sort):
             # Built-in availability depends on this organization's providers: not shareable.
             predicate = compile_predicate(tree)
             builtins = [
@@ -201,6 +200,11 @@ class ModelListing:
         page = list(_page(merged, offset, limit))
         total = len(builtins) + custom_count
         return ListResult([m for _, m in page], total, len(builtins), custom_count)
+
+
+def _needs_availability(tree: Bundle, sort: Sort) -> bool:
+    """Built-ins' available_to_user depends on the organization's providers: only compute it when used."""
+    return sort.field == "available_to_user" or _uses_field(tree, "available_to_user")
 
 
 def _viewer(principal: Principal | None) -> Any:
