@@ -71,6 +71,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": SECRET,
         "var_dir": tempfile.gettempdir(),
         "cache_poll_seconds": 0.2,
+        "key_cache_seconds": 1.0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -59,7 +59,7 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         settings=settings,
         db=db,
         tokens=tokens,
-        authenticator=Authenticator(db, tokens),
+        authenticator=Authenticator(db, tokens, settings.key_cache_seconds),
         index=index,
         models=ModelService(index, db),
         providers=ProviderService(SecretBox(settings.secret_key, settings.old_secret_keys), index),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from time import monotonic
 
 import msgspec
 from sqlalchemy import select, update
@@ -36,18 +37,24 @@ class _CachedKey(msgspec.Struct):
     principal: Principal | None
     expires_at: float | None
     revoked: bool
+    loaded_at: float
 
 
 class Authenticator:
-    def __init__(self, db: Database, tokens: TokenIssuer) -> None:
+    def __init__(self, db: Database, tokens: TokenIssuer, max_age_seconds: float = 30.0) -> None:
         self._db = db
         self._tokens = tokens
+        self._max_age = max_age_seconds
+        """Entries are re-read after this long, so even edits made behind the app's back (a direct UPDATE
+        that bumps no counter) take effect within it."""
+        self._generation = 0
         self._keys: dict[str, _CachedKey] = {}
         self._unknown_prefixes: set[str] = set()
         self._users: dict[str, Principal | None] = {}
         self._last_used: dict[str, datetime] = {}
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._keys = {}
         self._unknown_prefixes = set()
         self._users = {}
@@ -82,13 +89,17 @@ class Authenticator:
         if prefix is None or prefix in self._unknown_prefixes:
             raise AuthenticationFailed()
         cached = self._keys.get(prefix)
-        if cached is None:
+        if cached is None or monotonic() - cached.loaded_at > self._max_age:
+            generation = self._generation
             cached = await self._load_key(prefix)
+            # An invalidation while we were reading means the row may predate it: use it, don't keep it.
+            current = generation == self._generation
             if cached is None:
-                if len(self._unknown_prefixes) < _NEGATIVE_CACHE_LIMIT:
+                if current and len(self._unknown_prefixes) < _NEGATIVE_CACHE_LIMIT:
                     self._unknown_prefixes.add(prefix)
                 raise AuthenticationFailed()
-            self._keys[prefix] = cached
+            if current:
+                self._keys[prefix] = cached
         if not matches(key, cached.key_hash) or cached.revoked or cached.principal is None:
             raise AuthenticationFailed()
         if cached.expires_at is not None and time.time() >= cached.expires_at:
@@ -110,14 +121,16 @@ class Authenticator:
             principal=principal,
             expires_at=row.expires_at.timestamp() if row.expires_at else None,
             revoked=row.revoked_at is not None,
+            loaded_at=monotonic(),
         )
 
     async def _user(self, user_id: str) -> Principal | None:
         if user_id in self._users:
             return self._users[user_id]
+        generation = self._generation
         async with self._db.read() as session:
             principal = await _principal(session, await session.get(UserRow, user_id))
-        if len(self._users) < _NEGATIVE_CACHE_LIMIT:
+        if generation == self._generation and len(self._users) < _NEGATIVE_CACHE_LIMIT:
             self._users[user_id] = principal
         return principal
 

@@ -25,9 +25,10 @@ def is_secret_key(name: str) -> bool:
 
 
 def split_secrets(extra_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (public, secret) parts of extra_kwargs. Only top-level keys are inspected; nested objects
-    under a secret-looking key go wholly to the secret side, and nested secret-looking keys inside a
-    public object are moved too (so `{"headers": {"Authorization": ...}}` never leaks)."""
+    """Return (public, secret) parts of extra_kwargs, at any depth: a secret-looking key goes to the secret
+    side with everything under it; secret-looking keys inside a public object are moved too (so
+    `{"headers": {"Authorization": ...}}` never leaks); a list of objects goes wholly to the secret side,
+    since its items cannot be split and merged back reliably."""
     public: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for key, value in extra_kwargs.items():
@@ -38,6 +39,9 @@ def split_secrets(extra_kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[st
             public[key] = inner_public
             if inner_secret:
                 secret[key] = inner_secret
+        elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            # A list of objects (litellm-style `fallbacks`) may carry keys too: the whole list is secret.
+            secret[key] = value
         else:
             public[key] = value
     return public, secret

@@ -66,7 +66,7 @@ def canonical_operator(raw: Any) -> str:
     op = raw.strip()
     op = _ALIASES.get(op, _ALIASES.get(op.lower(), op.lower()))
     if op not in OPERATORS:
-        raise InvalidFilter(f"unknown operator '{raw[:50]}'")
+        raise InvalidFilter("unknown operator; see the operator list in docs/read-side.md")
     return op
 
 
@@ -124,20 +124,21 @@ def _connector(raw: Any) -> str:
     raise InvalidFilter("connector must be AND or OR")
 
 
-def _condition(field: str, raw: Any, counter: list[int]) -> Condition:
+def _condition(key: str, raw: Any, counter: list[int]) -> Condition:
+    # Messages name only allowlisted fields: nothing the caller sent is echoed (it could be a misplaced secret).
+    canonical = canonical_field(key)
+    if canonical is None:
+        raise InvalidFilter("unknown filter field; filterable fields: " + ", ".join(FIELDS))
+    field = key if key == canonical else canonical
     if not isinstance(raw, dict):
         raise InvalidFilter(f"filter for '{field}' must be an object with operator and value")
-    unknown = set(raw) - {"operator", "value", "connector", "operator_function", "operator_args"}
-    if unknown:
-        raise InvalidFilter(f"unknown key(s) in filter for '{field}': {', '.join(sorted(unknown)[:5])}")
+    if set(raw) - {"operator", "value", "connector", "operator_function", "operator_args"}:
+        raise InvalidFilter(f"unknown key in filter for '{field}'; allowed: operator, value, connector")
     if raw.get("operator_function") is not None:
         raise InvalidFilter("operator_function is not supported for model fields")
     counter[0] += 1
     if counter[0] > MAX_CONDITIONS:
         raise InvalidFilter(f"too many conditions (at most {MAX_CONDITIONS})")
-    canonical = canonical_field(field)
-    if canonical is None:
-        raise InvalidFilter(f"unknown filter field '{field[:100]}'")
     kind = FIELDS[canonical]
     op = canonical_operator(raw.get("operator", ""))
     raw_value = raw.get("value")
@@ -165,8 +166,8 @@ def _condition(field: str, raw: Any, counter: list[int]) -> Condition:
         if op == "regex":
             try:
                 safe_regex(values[0])
-            except RegexError as exc:
-                raise InvalidFilter(f"invalid regex for '{field}': {exc}") from None
+            except RegexError:
+                raise InvalidFilter(f"invalid regex for '{field}' (RE2 syntax)") from None
     if op == "in":
         op = ""
     elif op == "not_in":
@@ -182,14 +183,13 @@ def _entries(raw: Any, depth: int, counter: list[int]) -> tuple[Node, ...]:
     nodes: list[Node] = []
     for key, entry in raw.items():
         if isinstance(entry, dict) and "filter_params" in entry:
-            unknown = set(entry) - {"filter_params", "connector"}
-            if unknown:
-                raise InvalidFilter(f"unknown key(s) in bundle '{key}': {', '.join(sorted(unknown)[:5])}")
+            if set(entry) - {"filter_params", "connector"}:
+                raise InvalidFilter("unknown key in a filter bundle; allowed: filter_params, connector")
             children = _entries(entry["filter_params"], depth + 1, counter)
             nodes.append(Bundle(children=children, connector=_connector(entry.get("connector"))))  # type: ignore[arg-type]
         elif isinstance(entry, list):
             if not entry:
-                raise InvalidFilter(f"empty condition list for '{key}'")
+                raise InvalidFilter("empty list of conditions")
             nodes.extend(_condition(key, item, counter) for item in entry)
         else:
             nodes.append(_condition(key, entry, counter))

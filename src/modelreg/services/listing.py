@@ -55,7 +55,9 @@ def parse_sort(raw: str | None) -> Sort:
     descending = text.startswith("-")
     field = canonical_field(text.lstrip("-+"))
     if field is None:
-        raise InvalidInput(f"Cannot sort by '{text[:100]}'.", "sort_by")
+        raise InvalidInput(
+            "Cannot sort by this field; sort_by takes a filterable field, '-' for descending.", "sort_by"
+        )
     return Sort(field, descending)
 
 

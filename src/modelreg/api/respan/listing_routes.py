@@ -61,7 +61,9 @@ def quick_filters(request: AnyRequest) -> dict[str, Any]:
         if key.endswith("]") and "[" in key:
             field, _, part = key[:-1].partition("[")
             if part not in ("operator", "value", "connector"):
-                raise InvalidInput(f"unknown quick filter part '{part[:50]}'", "filters")
+                raise InvalidInput(
+                    "unknown quick filter part; use field[operator], field[value], field[connector]", "filters"
+                )
             entry = structured.setdefault(field, {})
             if part == "value":
                 entry.setdefault("value", []).append(value)
@@ -73,7 +75,7 @@ def quick_filters(request: AnyRequest) -> dict[str, Any]:
     for field, entry in structured.items():
         entry.setdefault("value", [])
         if field in filters:
-            raise InvalidInput(f"filter '{field[:50]}' given twice", "filters")
+            raise InvalidInput("a quick filter is given both as field=value and field[...]", "filters")
         filters[field] = entry
     return filters
 
