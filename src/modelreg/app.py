@@ -14,6 +14,7 @@ from litestar.config.app import AppConfig
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
+from modelreg.api.openai.routes import openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await reg.authenticator.flush_last_used()
+            await reg.upstream.close()
             await reg.db.dispose()
 
     def on_app_init(config: AppConfig) -> AppConfig:
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             respan_router,
             openwebui_router,
             admin_router,
+            openai_router,
         ],
         lifespan=[lifespan],
         on_app_init=[on_app_init],

@@ -10,6 +10,7 @@
 | MODELREG_VAR_DIR             | ./var                                     |
 | MODELREG_CACHE_POLL_SECONDS  | 1.0 (how often a server looks for writes by other processes) |
 | MODELREG_MEMORY_INDEX_MAX_MODELS | 20000 (larger organizations are listed and filtered in SQL) |
+| MODELREG_UPSTREAM_ALLOW      | empty: private/loopback upstreams the gateway may reach (CIDRs, host names) |
 | MODELREG_KEY_CACHE_SECONDS   | 30: cached API keys are re-read after this long |
 | MODELREG_ANONYMOUS_RATE_LIMIT | 120/60: anonymous list/summary requests per client address per 60 s |
 """
@@ -41,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_poll_seconds: float = 1.0
     """How often a server checks the change counters that other processes bump (CLI, other replicas)."""
     last_used_flush_seconds: float = 30.0
+    upstream_allow: str = ""
+    """CIDRs and host names the gateway may reach although private or loopback (MODELREG_UPSTREAM_ALLOW)."""
     key_cache_seconds: float = 30.0
     """Cached API keys are re-read after this long (bounds what an out-of-band database edit takes to show)."""
 
@@ -92,6 +95,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "jwt_ttl_seconds": int(environ.get("MODELREG_JWT_TTL_SECONDS", "3600")),
         "var_dir": str(var_dir),
         "cache_poll_seconds": float(environ.get("MODELREG_CACHE_POLL_SECONDS", "1.0")),
+        "upstream_allow": environ.get("MODELREG_UPSTREAM_ALLOW", ""),
         "key_cache_seconds": float(environ.get("MODELREG_KEY_CACHE_SECONDS", "30")),
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),

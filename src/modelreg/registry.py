@@ -14,6 +14,8 @@ from modelreg.auth.tokens import TokenIssuer
 from modelreg.catalog.load import Catalog
 from modelreg.config import Settings
 from modelreg.crypto import SecretBox, derive_key
+from modelreg.gateway.ssrf import UpstreamPolicy
+from modelreg.gateway.upstream import UpstreamClient
 from modelreg.services.listing import ModelListing
 from modelreg.services.models import ModelService
 from modelreg.services.providers import ProviderService
@@ -34,6 +36,7 @@ class Registry:
     providers: ProviderService
     listing: ModelListing
     anonymous_limiter: RateLimiter
+    upstream: UpstreamClient
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
@@ -55,6 +58,8 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         ttl_seconds=settings.jwt_ttl_seconds,
     )
     index = ModelIndex(db, catalog, max_models_per_org=settings.memory_index_max_models)
+    box = SecretBox(settings.secret_key, settings.old_secret_keys)
+    upstreams = UpstreamPolicy.from_setting(settings.upstream_allow)
     return Registry(
         settings=settings,
         db=db,
@@ -62,7 +67,8 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         authenticator=Authenticator(db, tokens, settings.key_cache_seconds),
         index=index,
         models=ModelService(index, db),
-        providers=ProviderService(SecretBox(settings.secret_key, settings.old_secret_keys), index),
+        providers=ProviderService(box, index, upstreams),
         listing=ModelListing(index, db),
         anonymous_limiter=RateLimiter(*settings.rate_limit()),
+        upstream=UpstreamClient(upstreams),
     )

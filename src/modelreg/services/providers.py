@@ -19,7 +19,9 @@ from modelreg.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from modelreg.domain.names import validate_name, validate_path_id
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import Provider, split_secrets
+from modelreg.gateway.ssrf import UpstreamPolicy
 from modelreg.store import counters
+from modelreg.store.database import Database
 from modelreg.store.memory import ModelIndex, org_counter
 from modelreg.store.model_queries import find_provider_row, insert_ignoring_conflict, provider_from_row
 from modelreg.store.rows import CustomModelRow, ProviderRow
@@ -59,9 +61,20 @@ def _merge_secrets(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str
 
 
 class ProviderService:
-    def __init__(self, box: SecretBox, index: ModelIndex) -> None:
+    def __init__(self, box: SecretBox, index: ModelIndex, upstreams: UpstreamPolicy) -> None:
         self._box = box
         self._index = index
+        self._upstreams = upstreams
+        self._key_cache: dict[tuple[int, int], str | None] = {}
+
+    async def _check_upstream(self, row: ProviderRow) -> None:
+        """Refuse at save time what the gateway would refuse at connect time (it checks again then)."""
+        base_url = (row.extra_kwargs or {}).get("base_url")
+        if base_url is None:
+            return
+        if not isinstance(base_url, str) or len(base_url) > 2048:
+            raise InvalidInput("base_url must be a URL string", "base_url")
+        await self._upstreams.check_at_save(base_url)
 
     async def _models_changed(self, session: AsyncSession, organization_id: str, names: list[str]) -> None:
         """The provider is part of each resolved model that uses it: rewrite their views."""
@@ -113,6 +126,7 @@ class ProviderService:
         now = datetime.now(UTC)
         draft = ProviderRow(extra_kwargs={}, secrets_enc=None, provider_name="")
         self._apply(draft, changes, replace=True)
+        await self._check_upstream(draft)
         pk = await insert_ignoring_conflict(
             session,
             ProviderRow,
@@ -155,6 +169,7 @@ class ProviderService:
         if replace and changes.provider_name is msgspec.UNSET:
             raise InvalidInput("This field is required.", "provider_name")
         self._apply(row, changes, replace=replace)
+        await self._check_upstream(row)
         row.revision += 1
         row.updated_at = datetime.now(UTC)
         await session.flush()
@@ -174,6 +189,23 @@ class ProviderService:
     def secrets_of(self, row: ProviderRow) -> dict[str, Any]:
         """Decrypted secrets, for the gateway only; never for a response."""
         return self._box.open(row.secrets_enc)
+
+    async def api_key_for(self, db: Database, provider: Provider) -> str | None:
+        """The provider's stored key (for the gateway), cached per provider revision; never returned."""
+        cache_key = (provider.pk, provider.revision)
+        if cache_key in self._key_cache:
+            return self._key_cache[cache_key]
+        async with db.read() as session:
+            row = await session.get(ProviderRow, provider.pk)
+        if row is None:
+            return None
+        key = self._box.open(row.secrets_enc).get("api_key")
+        value = key if isinstance(key, str) else None
+        if row.revision == provider.revision:  # a newer row is used but not cached under the old revision
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+            self._key_cache[cache_key] = value
+        return value
 
 
 async def rotate_secrets(session: AsyncSession, box: SecretBox) -> int:

@@ -20,8 +20,10 @@ from sqlalchemy import func, select
 
 from modelreg.catalog.load import Catalog
 from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.provider import Provider
 from modelreg.filters.fields import filter_row
 from modelreg.store.database import Database
+from modelreg.store.model_queries import provider_from_row
 from modelreg.store.rows import ModelViewRow, ProviderRow
 from modelreg.store.views import model_from_view
 
@@ -38,12 +40,20 @@ def org_counter(organization_id: str) -> str:
 class OrgModels:
     """One organization's resolved custom models, plus what lists need about its providers."""
 
-    def __init__(self, models: list[LLMModel], provider_ids: frozenset[str], *, in_memory: bool = True) -> None:
+    def __init__(
+        self,
+        models: list[LLMModel],
+        providers: dict[str, Provider],
+        *,
+        in_memory: bool = True,
+    ) -> None:
         self.in_memory = in_memory
         """False for organizations too large to hold: `models` is empty and reads go to SQL."""
         self.models = sorted(models, key=lambda m: m.name)
         self.by_name = {m.name: m for m in self.models}
-        self.provider_ids = provider_ids
+        self.providers = providers
+        """The organization's custom providers by provider_id (public data only, no secrets)."""
+        self.provider_ids = frozenset(providers)
         self.rows = [filter_row(m, available=m.provider is not None) for m in self.models]
         self.cache: OrderedDict[Any, Any] = OrderedDict()
         """Per-snapshot memo of list results (key: normalized filters + sort); dies with the snapshot."""
@@ -108,13 +118,15 @@ class ModelIndex:
         async with self._db.read() as session:
             scope = ModelViewRow.organization_id == organization_id
             count = int(await session.scalar(select(func.count()).select_from(ModelViewRow).where(scope)) or 0)
-            provider_query = select(ProviderRow.provider_id).where(ProviderRow.organization_id == organization_id)
-            provider_ids = frozenset(await session.scalars(provider_query))
+            provider_rows = await session.scalars(
+                select(ProviderRow).where(ProviderRow.organization_id == organization_id)
+            )
+            providers = {row.provider_id: provider_from_row(row) for row in provider_rows}
             if count > self.max_models_per_org:
-                return OrgModels([], provider_ids, in_memory=False)
+                return OrgModels([], providers, in_memory=False)
             rows = await session.scalars(select(ModelViewRow).where(scope))
             models = [model_from_view(row, self.catalog) for row in rows]
-        return OrgModels(models, provider_ids)
+        return OrgModels(models, providers)
 
     def builtin_rows_for(self, snapshot: OrgModels | None) -> list[dict[str, Any]]:
         """Built-in rows with available_to_user for this organization: true when it has a provider whose

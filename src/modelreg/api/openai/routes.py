@@ -1,0 +1,243 @@
+"""OpenAI-compatible gateway routes. Errors are OpenAI-shaped: {"error": {"message", "type", "code"}}.
+
+| situation                                              | status |
+|--------------------------------------------------------|--------|
+| no or bad credentials                                  | 401    |
+| unknown, unreadable, inactive or unroutable model      | 404 (names the provider to add, if that is why) |
+| bad body                                               | 400    |
+| upstream 4xx                                           | passed through with its body |
+| upstream 5xx, connection failure, refused address      | 502    |
+| upstream timeout                                       | 504    |
+
+Only OpenAI-compatible upstream wire formats are spoken (OpenAI, Azure OpenAI's compatible endpoint,
+vLLM, OpenRouter, Together, ...); native Anthropic/Gemini/Bedrock formats are out of scope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
+from litestar.response import Stream
+
+from modelreg.api.common import optional_principal, registry
+from modelreg.api.errors import NotAuthenticated
+from modelreg.auth.authenticator import AuthenticationFailed
+from modelreg.domain.errors import DomainError, NotFound
+from modelreg.domain.principal import Principal
+from modelreg.filters.parse import parse_filters
+from modelreg.gateway.routing import NotCallable, Route, apply_defaults, route_for, upstream_provider
+from modelreg.gateway.ssrf import UpstreamRefused
+from modelreg.gateway.upstream import timeout_for
+from modelreg.services.listing import parse_sort
+
+__all__ = ["openai_router"]
+
+log = logging.getLogger("modelreg.gateway")
+AnyRequest = Request[Any, Any, Any]
+
+
+class GatewayError(Exception):
+    def __init__(self, status: int, message: str, kind: str, code: str | int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+
+NO_ACCESS = "The model does not exist or you do not have access to it."
+
+
+def _timed_out() -> GatewayError:
+    return GatewayError(504, "The upstream provider timed out.", "upstream_error", "upstream_timeout")
+
+
+def _unreachable() -> GatewayError:
+    return GatewayError(502, "The upstream provider could not be reached.", "upstream_error", "upstream_unreachable")
+
+
+def _error(status: int, message: str, kind: str, code: str | int | None = None) -> Response[Any]:
+    return Response(content={"error": {"message": message, "type": kind, "code": code}}, status_code=status)
+
+
+def _handle(_: AnyRequest, exc: Exception) -> Response[Any]:
+    if isinstance(exc, GatewayError):
+        return _error(exc.status, exc.message, exc.kind, exc.code)
+    if isinstance(exc, AuthenticationFailed):
+        return _error(401, "Invalid or expired credentials.", "invalid_request_error", "invalid_api_key")
+    if isinstance(exc, NotCallable):
+        return _error(404, exc.message, "invalid_request_error", "model_not_found")
+    if isinstance(exc, NotFound):
+        return _error(
+            404, "The model does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"
+        )
+    if isinstance(exc, DomainError):
+        return _error(400, exc.message, "invalid_request_error", None)
+    if isinstance(exc, msgspec.DecodeError | msgspec.ValidationError):
+        return _error(400, "The request body must be a JSON object.", "invalid_request_error", None)
+    if isinstance(exc, NotAuthenticated):
+        return _error(401, "Authentication credentials were not provided.", "invalid_request_error", "missing_api_key")
+    if isinstance(exc, HTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        return _error(exc.status_code, detail, "invalid_request_error", None)
+    log.error("gateway error: %s", type(exc).__name__, exc_info=exc)
+    return _error(500, "Internal server error.", "server_error", None)
+
+
+async def _caller(request: AnyRequest) -> Principal:
+    principal = await optional_principal(request)
+    if principal is None:
+        raise GatewayError(
+            401, "Authentication credentials were not provided.", "invalid_request_error", "missing_api_key"
+        )
+    return principal
+
+
+async def _body(request: AnyRequest) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = msgspec.json.decode(raw or b"null")
+    except (msgspec.DecodeError, RecursionError):
+        raise GatewayError(400, "The request body is not valid JSON.", "invalid_request_error") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "The request body must be a JSON object.", "invalid_request_error")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise GatewayError(400, "'model' is required.", "invalid_request_error", "missing_model")
+    return body
+
+
+@get("/v1/models")
+async def list_models(request: AnyRequest) -> dict[str, Any]:
+    """Exactly the models this caller may call: readable, active and routable."""
+    principal = await _caller(request)
+    reg = registry(request)
+    snapshot = await reg.index.org(principal.organization_id)
+    # The same visibility as every list (memory or SQL path); then only what has a route.
+    visible = await reg.listing.run(principal, parse_filters(None), parse_sort(None), 0, None)
+    data = []
+    for model in visible.models:
+        if not model.is_active:
+            continue
+        provider = upstream_provider(model, snapshot.providers)
+        if provider is None or not isinstance(provider.extra_kwargs.get("base_url"), str):
+            continue
+        created = int(model.created_at.timestamp()) if model.created_at else 0
+        owner = model.provider.provider_id if model.is_builtin and model.provider else principal.organization_id
+        data.append({"id": model.name, "object": "model", "created": created, "owned_by": owner})
+    return {"object": "list", "data": data}
+
+
+async def _route(request: AnyRequest, principal: Principal, name: str) -> Route:
+    reg = registry(request)
+    model = await reg.models.get(principal, name)
+    snapshot = await reg.index.org(principal.organization_id)
+    return route_for(principal, model, snapshot.providers)
+
+
+async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[Any] | Stream:
+    principal = await _caller(request)
+    body = await _body(request)
+    route = await _route(request, principal, body["model"])
+    payload = apply_defaults(body, route.model, route.upstream_model)
+    streaming = chat and payload.get("stream") is True
+    if streaming:
+        options = payload.get("stream_options")
+        payload["stream_options"] = {
+            **(options if isinstance(options, dict) else {}),
+            "include_usage": True,
+        }  # usage arrives in the last chunk
+    reg = registry(request)
+    api_key = await reg.providers.api_key_for(reg.db, route.provider)
+    try:
+        upstream_request = await reg.upstream.build(
+            route.provider.extra_kwargs["base_url"],
+            path,
+            api_key,
+            msgspec.json.encode(payload),
+            timeout_for(route.provider.extra_kwargs),
+        )
+        response = await reg.upstream.send(upstream_request, stream=True)
+    except UpstreamRefused as exc:
+        raise GatewayError(502, exc.message, "upstream_error", "upstream_refused") from None
+    except httpx.TimeoutException:
+        raise GatewayError(504, "The upstream provider timed out.", "upstream_error", "upstream_timeout") from None
+    except httpx.HTTPError:
+        raise GatewayError(
+            502, "The upstream provider could not be reached.", "upstream_error", "upstream_unreachable"
+        ) from None
+    if response.status_code >= 400 or not streaming:
+        try:
+            content = await response.aread()
+        except httpx.TimeoutException:
+            raise GatewayError(504, "The upstream provider timed out.", "upstream_error", "upstream_timeout") from None
+        except httpx.HTTPError:
+            raise GatewayError(
+                502, "The upstream connection failed.", "upstream_error", "upstream_unreachable"
+            ) from None
+        finally:
+            await response.aclose()
+        if response.status_code >= 500:
+            raise GatewayError(
+                502,
+                f"The upstream provider failed (status {response.status_code}).",
+                "upstream_error",
+                response.status_code,
+            )
+        media_type = response.headers.get("content-type", "application/json")
+        return Response(content=content, status_code=response.status_code, media_type=media_type)
+    return Stream(_relay(response), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
+    """Chunks as they arrive; a client that goes away closes the upstream response (finally)."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.HTTPError:
+        log.warning("upstream stream ended early")
+    finally:
+        await response.aclose()
+
+
+@post("/v1/chat/completions", status_code=200)
+async def chat_completions(request: AnyRequest) -> Response[Any] | Stream:
+    return await _forward(request, "/chat/completions", chat=True)
+
+
+@post("/v1/embeddings", status_code=200)
+async def embeddings(request: AnyRequest) -> Response[Any] | Stream:
+    return await _forward(request, "/embeddings", chat=False)
+
+
+_HANDLED: tuple[type[Exception], ...] = (
+    Exception,
+    GatewayError,
+    DomainError,
+    AuthenticationFailed,
+    NotAuthenticated,
+    HTTPException,
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+)
+
+openai_router = Router(
+    path="/",
+    route_handlers=[list_models, chat_completions, embeddings],
+    # Every type the app-level table knows is listed here too: the most specific handler wins in Litestar.
+    exception_handlers=dict.fromkeys(
+        (
+            Exception,
+            GatewayError,
+            DomainError,
+            AuthenticationFailed,
+            NotAuthenticated,
+            HTTPException,
+            msgspec.DecodeError,
+            msgspec.ValidationError,
+        ),
+        _handle,
+    ),
+)

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: routing through the registry, the upstream client, the SSRF guard."""
