@@ -128,7 +128,7 @@ def _condition(key: str, raw: Any, counter: list[int]) -> Condition:
     # Messages name only allowlisted fields: nothing the caller sent is echoed (it could be a misplaced secret).
     canonical = canonical_field(key)
     if canonical is None:
-        raise InvalidFilter("unknown filter field; filterable fields: " + ", ".join(FIELDS))
+        raise InvalidFilter("unknown filter field (the filterable fields are listed in docs/read-side.md)")
     field = key if key == canonical else canonical
     if not isinstance(raw, dict):
         raise InvalidFilter(f"filter for '{field}' must be an object with operator and value")

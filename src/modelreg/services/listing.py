@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from functools import total_ordering
 from itertools import islice
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = ["ListResult", "ModelListing", "Sort", "parse_sort"]
 
 Entry = tuple[dict[str, Any], LLMModel]
 _MEMO_LIMIT = 256
+_RESPONSE_BUDGET = 64 * 1024 * 1024  # bytes of memoized response bodies, all organizations together
 
 
 class Sort(msgspec.Struct, frozen=True):
@@ -107,6 +108,10 @@ class ModelListing:
     def __init__(self, index: ModelIndex, db: Database) -> None:
         self._index = index
         self._db = db
+        self._responses: OrderedDict[Any, bytes] = OrderedDict()
+        """Whole response bodies, keyed by the snapshot (serial) they came from: a new snapshot means new
+        keys, and the old entries age out of this byte-bounded LRU."""
+        self._response_bytes = 0
 
     async def run(
         self, principal: Principal | None, tree: Bundle, sort: Sort, offset: int, limit: int | None
@@ -115,10 +120,32 @@ class ModelListing:
         if snapshot is not None and not snapshot.in_memory:
             assert principal is not None
             return await self._run_sql(principal, snapshot, tree, sort, offset, limit)
-        matches = self._matches(snapshot, principal, tree, sort)
-        custom_count = sum(1 for _, m in matches if not m.is_builtin)
+        matches, custom_count = self._matches(snapshot, principal, tree, sort)
         page = matches[offset:] if limit is None else matches[offset : offset + limit]
         return ListResult([m for _, m in page], len(matches), len(matches) - custom_count, custom_count)
+
+    async def cached_response(
+        self, principal: Principal | None, key: Any, build: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """A whole response body, memoized with the snapshot it was built from (so any write to the
+        organization, or a catalog change, drops it); organizations served by SQL are not memoized."""
+        snapshot = await self._index.org(principal.organization_id) if principal is not None else None
+        if snapshot is not None and not snapshot.in_memory:
+            return await build()
+        source = snapshot.serial if snapshot is not None else self._index.catalog_serial
+        full_key = (source, _viewer(principal), key)
+        cached = self._responses.get(full_key)
+        if cached is not None:
+            self._responses.move_to_end(full_key)
+            return cached
+        body = await build()
+        if len(body) <= _RESPONSE_BUDGET // 8:
+            self._responses[full_key] = body
+            self._response_bytes += len(body)
+            while self._response_bytes > _RESPONSE_BUDGET:
+                _, dropped = self._responses.popitem(last=False)
+                self._response_bytes -= len(dropped)
+        return body
 
     # ---- memory ------------------------------------------------------------------------------
 
@@ -151,7 +178,8 @@ class ModelListing:
 
     def _matches(
         self, snapshot: OrgModels | None, principal: Principal | None, tree: Bundle, sort: Sort
-    ) -> list[Entry]:
+    ) -> tuple[list[Entry], int]:
+        """The matching entries in order, and how many of them are custom models."""
         memo = self._memo(snapshot)
         # The tree itself is the key: key order matters (connectors fold left to right), aliases are resolved.
         key = ("matches", _viewer(principal), msgspec.json.encode(tree), sort)
@@ -162,7 +190,8 @@ class ModelListing:
         if tree.children:
             predicate = compile_predicate(tree)
             entries = [entry for entry in entries if predicate(entry[0])]
-        return self._remember(memo, key, entries)  # type: ignore[no-any-return]
+        custom_count = sum(1 for _, model in entries if not model.is_builtin)
+        return self._remember(memo, key, (entries, custom_count))  # type: ignore[no-any-return]
 
     # ---- SQL ---------------------------------------------------------------------------------
 
@@ -180,7 +209,7 @@ class ModelListing:
                 if predicate(e[0])
             ]
         else:
-            builtins = self._matches(None, None, tree, sort)
+            builtins = self._matches(None, None, tree, sort)[0]
         async with self._db.read() as session:
             dialect = session.get_bind().dialect.name
             condition = (

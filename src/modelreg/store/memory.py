@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,9 @@ __all__ = ["ORG_COUNTER_PREFIX", "ModelIndex", "OrgModels", "org_counter"]
 ORG_COUNTER_PREFIX = "models:"
 
 
+_SERIALS = itertools.count(1)
+
+
 def org_counter(organization_id: str) -> str:
     return ORG_COUNTER_PREFIX + organization_id
 
@@ -47,6 +51,8 @@ class OrgModels:
         *,
         in_memory: bool = True,
     ) -> None:
+        self.serial = next(_SERIALS)
+        """Unique per snapshot (never reused, unlike id()): a cache key for what was computed from it."""
         self.in_memory = in_memory
         """False for organizations too large to hold: `models` is empty and reads go to SQL."""
         self.models = sorted(models, key=lambda m: m.name)
@@ -72,6 +78,7 @@ class ModelIndex:
 
     def set_catalog(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        self.catalog_serial = next(_SERIALS)
         self.builtins = list(catalog.models.values())
         self.builtin_rows = [filter_row(m, available=False) for m in self.builtins]
         self.builtin_cache: OrderedDict[Any, Any] = OrderedDict()

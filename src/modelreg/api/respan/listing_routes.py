@@ -92,8 +92,14 @@ async def _list(
     tree = parse_filters(raw_filters)
     principal = await _caller(request)
     offset = 0 if everything else page_offset(page, page_size)
-    result = await registry(request).listing.run(principal, tree, sort, offset, None if everything else page_size)
-    return _envelope(request, principal, tree, result, page, page_size, everything)
+    listing = registry(request).listing
+
+    async def build() -> bytes:
+        result = await listing.run(principal, tree, sort, offset, None if everything else page_size)
+        return _envelope(request, principal, tree, result, page, page_size, everything)
+
+    key = ("list", str(request.url), msgspec.json.encode(tree), sort, offset, page_size, everything)
+    return Response(content=await listing.cached_response(principal, key, build), media_type="application/json")
 
 
 def _envelope(
@@ -104,7 +110,7 @@ def _envelope(
     page: int,
     page_size: int,
     everything: bool,
-) -> Response[Any]:
+) -> bytes:
     has_next = not everything and page * page_size < result.total
     previous = None if everything else previous_page(page, page_size, result.total)
     body = {
@@ -114,7 +120,7 @@ def _envelope(
         "current_filters": normalized(tree),
         "results": [_wire_bytes(request, m, principal) for m in result.models],
     }
-    return Response(content=msgspec.json.encode(body), media_type="application/json")
+    return msgspec.json.encode(body)
 
 
 @post("/api/models/list", status_code=200)

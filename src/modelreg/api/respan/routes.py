@@ -53,9 +53,14 @@ async def list_models(
     del all_
     principal = await require_principal(request)
     reg = registry(request)
-    result = await reg.listing.run(principal, parse_filters(None), parse_sort(sort_by), 0, None)
-    parts = [model_bytes(reg.index, m, principal) for m in result.models]
-    return Response(content=b"[" + b",".join(parts) + b"]", media_type="application/json")
+    sort = parse_sort(sort_by)
+
+    async def build() -> bytes:
+        result = await reg.listing.run(principal, parse_filters(None), sort, 0, None)
+        return b"[" + b",".join(model_bytes(reg.index, m, principal) for m in result.models) + b"]"
+
+    body = await reg.listing.cached_response(principal, ("all models", sort), build)
+    return Response(content=body, media_type="application/json")
 
 
 @post("/api/models", status_code=201)
