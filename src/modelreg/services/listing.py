@@ -31,6 +31,7 @@ from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.evaluate import compile_predicate
 from modelreg.filters.fields import canonical_field, filter_row
+from modelreg.filters.prefilter import RowIndex, flat_conditions
 from modelreg.filters.to_sql import order_by, to_sql
 from modelreg.filters.tree import Bundle, Condition
 from modelreg.store.access_sql import readable_sql
@@ -49,6 +50,9 @@ _RESPONSE_BUDGET = 64 * 1024 * 1024  # bytes of memoized response bodies, all or
 class Sort(msgspec.Struct, frozen=True):
     field: str
     descending: bool = False
+
+
+_BY_NAME = Sort("model_name")
 
 
 def parse_sort(raw: str | None) -> Sort:
@@ -176,6 +180,15 @@ class ModelListing:
             )
         return self._remember(memo, key, sort_entries(entries, sort))  # type: ignore[no-any-return]
 
+    def _row_index(
+        self, snapshot: OrgModels | None, principal: Principal | None, with_availability: bool, by_name: list[Entry]
+    ) -> RowIndex:
+        memo = self._memo(snapshot)
+        key = ("row index", _viewer(principal), with_availability)
+        if key not in memo:
+            return self._remember(memo, key, RowIndex([row for row, _ in by_name]))  # type: ignore[no-any-return]
+        return memo[key]  # type: ignore[no-any-return]
+
     def _matches(
         self, snapshot: OrgModels | None, principal: Principal | None, tree: Bundle, sort: Sort
     ) -> tuple[list[Entry], int]:
@@ -186,8 +199,16 @@ class ModelListing:
         if key in memo:
             memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
-        entries = self._sorted(snapshot, principal, sort, _needs_availability(tree, sort))
-        if tree.children:
+        with_availability = _needs_availability(tree, sort)
+        entries = self._sorted(snapshot, principal, sort, with_availability)
+        flat = flat_conditions(tree)
+        if flat is not None:
+            # Row i of the index is entries_by_name[i]; positions map back through the model's identity.
+            by_name = self._sorted(snapshot, principal, _BY_NAME, with_availability)
+            index = self._row_index(snapshot, principal, with_availability, by_name)
+            selected = {id(by_name[i][1]) for i in index.select(flat)}
+            entries = [entry for entry in entries if id(entry[1]) in selected]
+        elif tree.children:
             predicate = compile_predicate(tree)
             entries = [entry for entry in entries if predicate(entry[0])]
         custom_count = sum(1 for _, model in entries if not model.is_builtin)
