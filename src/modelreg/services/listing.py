@@ -124,9 +124,9 @@ class ModelListing:
         if snapshot is not None and not snapshot.in_memory:
             assert principal is not None
             return await self._run_sql(principal, snapshot, tree, sort, offset, limit)
-        matches, custom_count = self._matches(snapshot, principal, tree, sort)
-        page = matches[offset:] if limit is None else matches[offset : offset + limit]
-        return ListResult([m for _, m in page], len(matches), len(matches) - custom_count, custom_count)
+        matches = self._matches(snapshot, principal, tree, sort)
+        page = matches.page(offset, limit)
+        return ListResult([m for _, m in page], matches.total, matches.total - matches.custom, matches.custom)
 
     async def cached_response(
         self, principal: Principal | None, key: Any, build: Callable[[], Awaitable[bytes]]
@@ -181,18 +181,18 @@ class ModelListing:
         return self._remember(memo, key, sort_entries(entries, sort))  # type: ignore[no-any-return]
 
     def _row_index(
-        self, snapshot: OrgModels | None, principal: Principal | None, with_availability: bool, by_name: list[Entry]
-    ) -> RowIndex:
+        self, snapshot: OrgModels | None, principal: Principal | None, sort: Sort, with_availability: bool
+    ) -> tuple[RowIndex, set[int]]:
+        """Indexes over the entries in this sort order (row i = i-th entry), and the custom models' rows."""
         memo = self._memo(snapshot)
-        key = ("row index", _viewer(principal), with_availability)
-        if key not in memo:
-            return self._remember(memo, key, RowIndex([row for row, _ in by_name]))  # type: ignore[no-any-return]
-        return memo[key]  # type: ignore[no-any-return]
+        key = ("row index", _viewer(principal), sort, with_availability)
+        if key in memo:
+            return memo[key]  # type: ignore[no-any-return]
+        entries = self._sorted(snapshot, principal, sort, with_availability)
+        customs = {i for i, (_, model) in enumerate(entries) if not model.is_builtin}
+        return self._remember(memo, key, (RowIndex([row for row, _ in entries]), customs))  # type: ignore[no-any-return]
 
-    def _matches(
-        self, snapshot: OrgModels | None, principal: Principal | None, tree: Bundle, sort: Sort
-    ) -> tuple[list[Entry], int]:
-        """The matching entries in order, and how many of them are custom models."""
+    def _matches(self, snapshot: OrgModels | None, principal: Principal | None, tree: Bundle, sort: Sort) -> Matches:
         memo = self._memo(snapshot)
         # The tree itself is the key: key order matters (connectors fold left to right), aliases are resolved.
         key = ("matches", _viewer(principal), msgspec.json.encode(tree), sort)
@@ -203,16 +203,15 @@ class ModelListing:
         entries = self._sorted(snapshot, principal, sort, with_availability)
         flat = flat_conditions(tree)
         if flat is not None:
-            # Row i of the index is entries_by_name[i]; positions map back through the model's identity.
-            by_name = self._sorted(snapshot, principal, _BY_NAME, with_availability)
-            index = self._row_index(snapshot, principal, with_availability, by_name)
-            selected = {id(by_name[i][1]) for i in index.select(flat)}
-            entries = [entry for entry in entries if id(entry[1]) in selected]
-        elif tree.children:
-            predicate = compile_predicate(tree)
-            entries = [entry for entry in entries if predicate(entry[0])]
-        custom_count = sum(1 for _, model in entries if not model.is_builtin)
-        return self._remember(memo, key, (entries, custom_count))  # type: ignore[no-any-return]
+            index, customs = self._row_index(snapshot, principal, sort, with_availability)
+            selected = index.select(flat)
+            matches = Matches(entries, selected, len(selected & customs) if customs else 0)
+        else:
+            if tree.children:
+                predicate = compile_predicate(tree)
+                entries = [entry for entry in entries if predicate(entry[0])]
+            matches = Matches(entries, None, sum(1 for _, model in entries if not model.is_builtin))
+        return self._remember(memo, key, matches)  # type: ignore[no-any-return]
 
     # ---- SQL ---------------------------------------------------------------------------------
 
@@ -230,7 +229,7 @@ class ModelListing:
                 if predicate(e[0])
             ]
         else:
-            builtins = self._matches(None, None, tree, sort)[0]
+            builtins = self._matches(None, None, tree, sort).page(0, None)
         async with self._db.read() as session:
             dialect = session.get_bind().dialect.name
             condition = (
@@ -266,6 +265,33 @@ def _viewer(principal: Principal | None) -> Any:
     if principal.is_admin:
         return ("admin", principal.organization_id)
     return (principal.user_id, principal.group_ids)
+
+
+class Matches:
+    """The models a query matched, in sort order: either a list, or a set of positions into the sorted
+    entries (from the prefilter), which pages without materializing everything."""
+
+    __slots__ = ("_entries", "_selected", "custom", "total")
+
+    def __init__(self, entries: list[Entry], selected: set[int] | None, custom: int) -> None:
+        self._entries, self._selected, self.custom = entries, selected, custom
+        self.total = len(entries) if selected is None else len(selected)
+
+    def page(self, offset: int, limit: int | None) -> list[Entry]:
+        if self._selected is None:
+            return self._entries[offset:] if limit is None else self._entries[offset : offset + limit]
+        if limit is None or offset + limit >= self.total // 2:
+            chosen = sorted(self._selected)[offset:]
+            return [self._entries[i] for i in (chosen if limit is None else chosen[:limit])]
+        # Early pages: walk the sorted entries until the page is full.
+        found: list[Entry] = []
+        wanted = offset + limit
+        for position, entry in enumerate(self._entries):
+            if position in self._selected:
+                found.append(entry)
+                if len(found) == wanted:
+                    break
+        return found[offset:]
 
 
 def _row_of(model: LLMModel) -> dict[str, Any]:
