@@ -2,8 +2,8 @@
 
 The record keeps three capabilities as flags (image_support, function_call, streaming_support); meta
 holds everything else exactly as given. Shown: stored meta with `capabilities` completed from the
-resolved flags (booleans). Accepted: capabilities.vision / .function_calling / .streaming set the flags
-(a boolean or null = inherit); other keys are stored as given.
+resolved flags (booleans, inherited ones included). Accepted: capabilities.vision / .function_calling /
+.streaming set the flags (a boolean, or null = inherit); other keys are stored as given.
 """
 
 from __future__ import annotations

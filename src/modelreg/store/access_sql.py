@@ -25,5 +25,13 @@ def readable_sql(principal: Principal) -> ColumnElement[bool]:
         holders.append(
             and_(ModelGrantRow.principal_type == "group", ModelGrantRow.principal_id.in_(sorted(principal.group_ids)))
         )
-    granted = exists().where(ModelGrantRow.model_pk == ModelViewRow.pk, or_(*holders))
-    return or_(ModelViewRow.owner_user_id == principal.user_id, granted)
+    held = or_(*holders)
+    granted = exists().where(ModelGrantRow.model_pk == ModelViewRow.pk, held).correlate(ModelViewRow)
+    may_write = (
+        exists()
+        .where(ModelGrantRow.model_pk == ModelViewRow.pk, ModelGrantRow.permission == "write", held)
+        .correlate(ModelViewRow)
+    )
+    # A deactivated model stays readable only for those who may write it (as in domain/access.py).
+    visible = and_(granted, or_(ModelViewRow.is_active.is_(True), may_write))
+    return or_(ModelViewRow.owner_user_id == principal.user_id, visible)
