@@ -156,6 +156,11 @@ class ModelListing:
     def _memo(self, snapshot: OrgModels | None) -> OrderedDict[Any, Any]:
         return snapshot.cache if snapshot is not None else self._index.builtin_cache
 
+    def _structures(self, snapshot: OrgModels | None) -> OrderedDict[Any, Any]:
+        """Sort orders and row indexes: costly to build, few in number; kept apart from the per-query
+        memo so that a stream of distinct filters cannot evict them."""
+        return snapshot.structures if snapshot is not None else self._index.builtin_structures
+
     @staticmethod
     def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any) -> Any:
         memo[key] = value
@@ -166,9 +171,10 @@ class ModelListing:
     def _sorted(
         self, snapshot: OrgModels | None, principal: Principal | None, sort: Sort, with_availability: bool
     ) -> list[Entry]:
-        memo = self._memo(snapshot)
+        memo = self._structures(snapshot)
         key = ("sorted", _viewer(principal), sort, with_availability)
         if key in memo:
+            memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
         rows = self._index.builtin_rows_for(snapshot) if with_availability else self._index.builtin_rows
         entries: list[Entry] = list(zip(rows, self._index.builtins, strict=True))
@@ -184,9 +190,10 @@ class ModelListing:
         self, snapshot: OrgModels | None, principal: Principal | None, sort: Sort, with_availability: bool
     ) -> tuple[RowIndex, set[int]]:
         """Indexes over the entries in this sort order (row i = i-th entry), and the custom models' rows."""
-        memo = self._memo(snapshot)
+        memo = self._structures(snapshot)
         key = ("row index", _viewer(principal), sort, with_availability)
         if key in memo:
+            memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
         entries = self._sorted(snapshot, principal, sort, with_availability)
         customs = {i for i, (_, model) in enumerate(entries) if not model.is_builtin}

@@ -143,12 +143,6 @@ async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[An
     route = await _route(request, principal, body["model"])
     payload = apply_defaults(body, route.model, route.upstream_model)
     streaming = chat and payload.get("stream") is True
-    if streaming:
-        options = payload.get("stream_options")
-        payload["stream_options"] = {
-            **(options if isinstance(options, dict) else {}),
-            "include_usage": True,
-        }  # usage arrives in the last chunk
     reg = registry(request)
     api_key = await reg.providers.api_key_for(reg.db, route.provider)
     try:
@@ -168,6 +162,10 @@ async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[An
         raise GatewayError(
             502, "The upstream provider could not be reached.", "upstream_error", "upstream_unreachable"
         ) from None
+    if 300 <= response.status_code < 400:
+        await response.aclose()  # redirects are never followed, nor passed on as an answer
+        message = f"The upstream provider answered with a redirect (status {response.status_code})."
+        raise GatewayError(502, message, "upstream_error", response.status_code)
     if response.status_code >= 400 or not streaming:
         try:
             content = await response.aread()
@@ -192,12 +190,21 @@ async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[An
 
 
 async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Chunks as they arrive; a client that goes away closes the upstream response (finally)."""
+    """Chunks as they arrive (decoded, should an upstream compress anyway); a client that goes away
+    closes the upstream response (finally). An upstream that breaks off mid-stream ends the stream with
+    an error event, so the caller never takes a truncated answer for a complete one."""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             yield chunk
-    except httpx.HTTPError:
-        log.warning("upstream stream ended early")
+    except httpx.HTTPError as exc:
+        log.warning("upstream stream broke off: %s", type(exc).__name__)
+        timed_out = isinstance(exc, httpx.TimeoutException)
+        error = {
+            "message": "The upstream provider stopped responding." if timed_out else "The upstream stream broke off.",
+            "type": "upstream_error",
+            "code": "upstream_timeout" if timed_out else "upstream_unreachable",
+        }
+        yield b"\n\ndata: " + msgspec.json.encode({"error": error}) + b"\n\n"
     finally:
         await response.aclose()
 
