@@ -234,17 +234,5 @@ openai_router = Router(
     path="/",
     route_handlers=[list_models, chat_completions, embeddings],
     # Every type the app-level table knows is listed here too: the most specific handler wins in Litestar.
-    exception_handlers=dict.fromkeys(
-        (
-            Exception,
-            GatewayError,
-            DomainError,
-            AuthenticationFailed,
-            NotAuthenticated,
-            HTTPException,
-            msgspec.DecodeError,
-            msgspec.ValidationError,
-        ),
-        _handle,
-    ),
+    exception_handlers=dict.fromkeys(_HANDLED, _handle),
 )
