@@ -236,13 +236,14 @@ def catalog_sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
 ) -> None:
     """Refresh the built-in catalog from a file or URL; running servers pick it up within seconds."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     from modelreg.catalog import sync
     from modelreg.catalog.sources import CatalogFormatError
 
     settings = load_settings()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True, console=_stderr()) as progress:
+    columns = (SpinnerColumn(), BarColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, transient=True, console=_stderr()) as progress:
         task = progress.add_task(f"reading {source}", total=5)
         raw = _read_source(source)
         progress.update(task, advance=1, description="validating")
