@@ -1029,11 +1029,13 @@ class TestSecrets:
         async def secrets() -> dict[str, Any]:
             return await stored_secrets(url, org.organization_id, "p")
 
-        await make_provider(env, org, "p", api_key=s["first"], extra_kwargs={"base_url": "u", "token": s["token"]})
+        await make_provider(
+            env, org, "p", api_key=s["first"], extra_kwargs={"base_url": "https://u.example/v1", "token": s["token"]}
+        )
         assert await secrets() == {"api_key": s["first"], "token": s["token"]}
 
         # PATCH without api_key keeps the stored key (and the other secrets).
-        for body in ({"provider_name": "renamed"}, {"extra_kwargs": {"base_url": "v"}}, {}):
+        for body in ({"provider_name": "renamed"}, {"extra_kwargs": {"base_url": "https://v.example/v1"}}, {}):
             guard.response(await c.patch("/api/providers/p/", json=body, headers=h), f"patch {body}", 200)
             assert await secrets() == {"api_key": s["first"], "token": s["token"]}, body
         # PUT without secrets keeps them too (documented).
