@@ -16,12 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -34,9 +30,11 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import func, select
 
-from conftest import SECRET, Env, Org
+import live_server
+from conftest import Env, Org
 from fake_upstream import FakeUpstream, error_body, expected_embedding, expected_reply, expected_usage
 from fake_upstream import running_fake_upstream as _running_fake_upstream
+from live_server import Server, free_port
 from modelreg.catalog.load import Catalog
 from modelreg.store import counters
 from modelreg.store.database import Database
@@ -59,39 +57,6 @@ EMBEDDINGS = "/v1/embeddings"
 # ---- processes -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    base_url: str
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve_command(port: int) -> list[str]:
-    script = Path(sys.executable).with_name("modelreg")
-    prefix = [str(script)] if script.exists() else [sys.executable, "-c", "from modelreg.cli import main; main()"]
-    return [*prefix, "serve", "--host", "127.0.0.1", "--port", str(port)]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)  # its own session: the group id is its pid, workers included
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeUpstream]:
     with _running_fake_upstream() as fake:
@@ -110,41 +75,9 @@ def ipv6() -> Iterator[FakeUpstream]:
         yield fake
 
 
-@contextlib.contextmanager
-def running_server(database_url: str, var_dir: Path, **extra_env: str) -> Iterator[Server]:
-    """`modelreg serve` on a free port against the test database."""
-    log_path = var_dir / "server.log"
-    port = _free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
-    environ.update(
-        MODELREG_DATABASE_URL=database_url,
-        MODELREG_SECRET_KEY=SECRET,
-        MODELREG_VAR_DIR=str(var_dir),
-        MODELREG_CACHE_POLL_SECONDS="0.2",
-        MODELREG_UPSTREAM_ALLOW="127.0.0.0/8",
-        **extra_env,
-    )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            _serve_command(port), env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"modelreg serve exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"modelreg serve did not become healthy:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield Server(base_url, log_path, process)
-    finally:
-        _stop(process)
+def running_server(database_url: str, var_dir: Path, **extra_env: str) -> contextlib.AbstractContextManager[Server]:
+    """The live server, allowed to reach upstreams on loopback (the fake upstream)."""
+    return live_server.running_server(database_url, var_dir, MODELREG_UPSTREAM_ALLOW="127.0.0.0/8", **extra_env)
 
 
 @pytest.fixture(scope="module")
@@ -760,7 +693,7 @@ class TestUpstreamFailures:
 
     async def test_refused_connection_is_502(self, gw: Gateway) -> None:
         acme = await gw.tenant()
-        closed_port = _free_port()  # bound and released: nothing listens there
+        closed_port = free_port()  # bound and released: nothing listens there
         await gw.provider(acme.org, "gone", base_url=f"http://127.0.0.1:{closed_port}/v1")
         await gw.model(acme.org, "nowhere", provider="gone", base_model_name="gpt-4o")
         for call in (

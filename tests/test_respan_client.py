@@ -13,15 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +35,8 @@ from respan import AsyncRespanClient, RespanClient
 from respan.core.api_error import ApiError
 from respan.errors import BadRequestError, ForbiddenError, NotFoundError
 
+from live_server import Server, running_server
+
 T = TypeVar("T")
 
 RETRIED_BY_CLIENT = {408, 409, 429}
@@ -50,74 +46,11 @@ GPT_4O = "openai/gpt-4o"
 # ---- the server ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    base_url: str
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve_command(port: int) -> list[str]:
-    script = Path(sys.executable).with_name("modelreg")
-    prefix = [str(script)] if script.exists() else [sys.executable, "-c", "from modelreg.cli import main; main()"]
-    return [*prefix, "serve", "--host", "127.0.0.1", "--port", str(port)]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    # The server runs in its own session (start_new_session): its group id is its pid, granian's workers included.
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`modelreg serve` on a free port against the test database, once per backend for this module."""
-    var_dir = tmp_path_factory.mktemp("modelreg-serve")
-    log_path = var_dir / "server.log"
-    port = _free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_") and k != "RESPAN_API_KEY"}
-    environ.update(
-        MODELREG_DATABASE_URL=database_url,
-        MODELREG_SECRET_KEY=SECRET,
-        MODELREG_VAR_DIR=str(var_dir),
-        MODELREG_CACHE_POLL_SECONDS="0.2",
-    )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            _serve_command(port), env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"modelreg serve exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"modelreg serve did not become healthy:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield Server(base_url, log_path, process)
-    finally:
-        _stop(process)
+    with running_server(database_url, tmp_path_factory.mktemp("modelreg-serve")) as started:
+        yield started
 
 
 # ---- clients with a record of every exchange ------------------------------------------------------
