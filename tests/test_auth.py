@@ -52,6 +52,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PATCH", "/api/providers/p/", {"provider_name": "Q"}),
     ("PUT", "/api/providers/p/", {"provider_name": "Q"}),
     ("DELETE", "/api/providers/p/", None),
+    ("POST", "/api/request-logs/", {"model": "gpt-4o", "latency": 1.0}),
+    ("GET", "/api/usage/", None),
 ]
 # Listing routes that also serve anonymous callers (built-ins only); a credential sent there is still checked.
 ANONYMOUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -64,6 +66,11 @@ ANONYMOUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 OPEN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/healthz", None),
     ("GET", "/api/models/public/", None),
+]
+# The status series: authentication optional (anonymous callers see built-ins without volume fields).
+STATUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/models/gpt-4o/status/?start_time=0&end_time=3600", None),
+    ("POST", "/api/models/gpt-4o/status/", {"start_time": 0, "end_time": 3600}),
 ]
 OTHER_ROUTES = {("POST", "/api/auth/token")}  # see TestJWT
 
@@ -174,14 +181,16 @@ class TestMissingCredentials:
             (method, route.path)
             for route in env.client.app.routes
             for handler in getattr(route, "route_handlers", ())
-            if getattr(handler.fn, "__module__", "").startswith(("modelreg.api.respan", "modelreg.app"))
+            if getattr(handler.fn, "__module__", "").startswith(
+                ("modelreg.api.respan", "modelreg.api.usage_routes", "modelreg.app")
+            )
             for method in handler.http_methods
             if method not in ("OPTIONS", "HEAD")
         }
         paths = {path for _, path in app_routes}
         covered = set(OTHER_ROUTES)
-        for method, path, _ in [*ROUTES, *ANONYMOUS_ROUTES, *OPEN_ROUTES]:
-            path = path.rstrip("/")
+        for method, path, _ in [*ROUTES, *ANONYMOUS_ROUTES, *OPEN_ROUTES, *STATUS_ROUTES]:
+            path = path.partition("?")[0].rstrip("/")
             if path not in paths:  # not a literal route: the greedy {name:path} one under the same prefix
                 path = next(p for p in paths if "{" in p and path.startswith(p.partition("/{")[0] + "/"))
             covered.add((method, path))
@@ -222,6 +231,14 @@ class TestMissingCredentials:
             for method, path, body in OPEN_ROUTES:
                 r = await env.client.request(method, path, json=body, headers=headers)
                 assert r.status_code == 200 and "private-model" not in r.text, (method, path)
+            for method, path, body in STATUS_ROUTES:
+                r = await env.client.request(method, path, json=body, headers=headers)
+                assert r.status_code == 200 and r.json()["model"] == "openai/gpt-4o", (method, path, r.text)
+                assert "number_of_requests" not in r.json()["status"]
+            private = await env.client.get(
+                "/api/models/private-model/status/?start_time=0&end_time=60", headers=headers
+            )
+            assert private.status_code == 200 and private.json()["data"] == [], private.text
         # The control: with the key, the organization's model is listed.
         mine = await env.client.get("/api/models/summary/", headers=org.headers)
         assert mine.json()["summary"]["custom_count"] == 1

@@ -243,6 +243,9 @@ PROBES: list[Probe] = [
     Probe("delete-model-if-match", "DELETE", "/api/models/{model}/", NOT_FOUND, headers=IF_MATCH_MODEL),
     Probe("delete-model-if-match-star", "DELETE", "/api/models/{model}/", NOT_FOUND, headers={"If-Match": "*"}),
     Probe("delete-slash-model-encoded", "DELETE", "/api/models/{slash_model_encoded}/", NOT_FOUND),
+    # POST on a model path is only the status series (`.../status/`): anything else is not found.
+    Probe("post-model", "POST", "/api/models/{model}/", NOT_FOUND, body={"input_cost": 1}),
+    Probe("post-slash-model", "POST", "/api/models/{slash_model}/", NOT_FOUND, body={}),
     # /api/providers/{provider_id} -- A's provider addressed directly
     Probe("get-provider", "GET", "/api/providers/{provider}/", NOT_FOUND),
     Probe("get-provider-no-slash", "GET", "/api/providers/{provider}", NOT_FOUND),

@@ -67,6 +67,8 @@ async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
                     reg.authenticator.invalidate()
                 elif name == counters.CATALOG:
                     await _load_installed_catalog(reg)
+                elif name == counters.USAGE:
+                    await reg.meter.load()
                 elif name.startswith(ORG_COUNTER_PREFIX):
                     reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
             seen = current
@@ -75,6 +77,22 @@ async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
                 await reg.authenticator.flush_last_used()
         except Exception:  # a transient database error must not kill the watcher
             log.warning("change watcher: database not reachable, retrying", exc_info=True)
+
+
+async def _run_meter(reg: Registry) -> None:
+    """Write measured calls every usage_flush_seconds and keep throughput current."""
+    while True:
+        await asyncio.sleep(reg.settings.usage_flush_seconds)
+        try:
+            await reg.meter.tick()
+        except Exception:  # the sums stay pending and are retried on the next round
+            log.warning("meter: flush failed, retrying", exc_info=True)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _load_installed_catalog(reg: Registry) -> None:
@@ -109,13 +127,19 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             seen = await counters.read_all(session)
         await _load_installed_catalog(reg)
         await _heal_views(reg)
+        await reg.meter.load()
         watcher = asyncio.create_task(_watch_changes(reg, seen))
+        meter = asyncio.create_task(_run_meter(reg))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await _stop(watcher)
+            await _stop(meter)
+            try:  # nothing measured is lost on a clean shutdown
+                if await reg.meter.flush():
+                    await reg.meter.recompute()
+            except Exception:
+                log.error("meter: %d measured calls could not be written", reg.meter.pending_calls, exc_info=True)
             await reg.authenticator.flush_last_used()
             await reg.upstream.close()
             await reg.db.dispose()

@@ -13,6 +13,8 @@
 | MODELREG_UPSTREAM_ALLOW      | empty: private/loopback upstreams the gateway may reach (CIDRs, host names) |
 | MODELREG_KEY_CACHE_SECONDS   | 30: cached API keys are re-read after this long |
 | MODELREG_ANONYMOUS_RATE_LIMIT | 120/60: anonymous list/summary requests per client address per 60 s |
+| MODELREG_USAGE_FLUSH_SECONDS | 60: how often measured calls are written (in batches) and throughput recomputed |
+| MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Anonymous list/summary requests allowed per client address: "<requests>/<seconds>" ("0/1" disables)."""
     memory_index_max_models: int = 20_000
     """Organizations with more custom models than this are served by SQL instead of the in-memory index."""
+    usage_flush_seconds: float = 60.0
+    """How often the meter writes its per-minute sums and recomputes throughput (and on shutdown)."""
+    throughput_window_hours: float = 24.0
+    """The rolling window `throughput` covers."""
 
 
 def _persisted_secret(var_dir: Path) -> str:
@@ -99,8 +105,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "key_cache_seconds": float(environ.get("MODELREG_KEY_CACHE_SECONDS", "30")),
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),
+        "usage_flush_seconds": float(environ.get("MODELREG_USAGE_FLUSH_SECONDS", "60")),
+        "throughput_window_hours": float(environ.get("MODELREG_THROUGHPUT_WINDOW_HOURS", "24")),
     }
     values.update(overrides)
     settings = msgspec.convert(values, Settings)
     settings.rate_limit()  # fail at start on a malformed limit
+    if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
+        raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
     return settings

@@ -17,8 +17,10 @@ from modelreg.crypto import SecretBox, derive_key
 from modelreg.gateway.ssrf import UpstreamPolicy
 from modelreg.gateway.upstream import UpstreamClient
 from modelreg.services.listing import ModelListing
+from modelreg.services.metering import Meter
 from modelreg.services.models import ModelService
 from modelreg.services.providers import ProviderService
+from modelreg.services.usage_reports import UsageReports
 from modelreg.store.database import Database
 from modelreg.store.memory import ModelIndex
 
@@ -37,6 +39,8 @@ class Registry:
     listing: ModelListing
     anonymous_limiter: RateLimiter
     upstream: UpstreamClient
+    meter: Meter
+    usage_reports: UsageReports
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
@@ -71,4 +75,6 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         listing=ModelListing(index, db),
         anonymous_limiter=RateLimiter(*settings.rate_limit()),
         upstream=UpstreamClient(upstreams),
+        meter=Meter(db, index, window_seconds=settings.throughput_window_hours * 3600),
+        usage_reports=UsageReports(db),
     )

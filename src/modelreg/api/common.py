@@ -10,7 +10,7 @@ from litestar import Request
 
 from modelreg.api.errors import NotAuthenticated
 from modelreg.domain.errors import InvalidInput, NotFound
-from modelreg.domain.names import MAX_NAME_LENGTH
+from modelreg.domain.names import could_be_stored
 from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
 
@@ -62,7 +62,7 @@ def path_name(value: str) -> str:
     """The name in a `{name:path}` segment. Litestar keeps the leading slash and strips trailing ones.
     A name no object can have (control characters, over-long) is simply not found."""
     name = value[1:] if value.startswith("/") else value
-    if len(name) > MAX_NAME_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if not could_be_stored(name):
         raise NotFound()
     return name
 

@@ -14,6 +14,7 @@ import msgspec
 
 from modelreg.domain.grants import Grant
 from modelreg.domain.provider import BuiltinProvider, Provider
+from modelreg.domain.usage import Throughput
 
 __all__ = [
     "AFFILIATION_BUILTIN",
@@ -80,6 +81,8 @@ class LLMModel(msgspec.Struct, kw_only=True):
     updated_at: datetime | None = None
     revision: int = 0
     pk: int | None = None
+    throughput: Throughput | None = None
+    """The organization's measured figures over the rolling window (None without traffic or caller)."""
 
     @property
     def is_builtin(self) -> bool:

@@ -6,11 +6,24 @@ import unicodedata
 
 from modelreg.domain.errors import InvalidInput
 
-__all__ = ["MAX_NAME_LENGTH", "RESERVED_MODEL_NAMES", "validate_model_name", "validate_name", "validate_path_id"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "RESERVED_MODEL_NAMES",
+    "could_be_stored",
+    "validate_model_name",
+    "validate_name",
+    "validate_path_id",
+]
 
 MAX_NAME_LENGTH = 256
 # Routes that sit beside /api/models/{model_name}/: a model with such a name could never be addressed.
 RESERVED_MODEL_NAMES = frozenset({"list", "summary", "public", "model/update"})
+
+
+def could_be_stored(value: str) -> bool:
+    """False for a name no object can have (over-long, control characters): a lookup of it is simply not
+    found, and never reaches the database (PostgreSQL refuses NUL in text)."""
+    return len(value) <= MAX_NAME_LENGTH and not any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
 
 
 def validate_name(value: str, field: str) -> str:

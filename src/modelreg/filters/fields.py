@@ -10,8 +10,8 @@ Each field has a kind that decides which operators and value types it accepts:
 | boolean  | true/false, 0/1, "true"/"false"                                          |
 | datetime | ISO-8601 strings (a trailing Z is fine)                                  |
 
-`provider_id` is an alias of `provider__provider_id`. Throughput fields are null until the gateway
-measures traffic.
+`provider_id` is an alias of `provider__provider_id`. Throughput fields are the caller's organization's
+figures over the rolling window (services/metering.py), null for a model without traffic.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def filter_row(model: LLMModel, *, available: bool) -> dict[str, Any]:
     """The values filters and sorting see for one model (canonical field names)."""
     provider = model.provider
     builtin = model.is_builtin
+    throughput = model.throughput
     return {
         "model_name": model.name,
         "display_name": model.display_name,
@@ -90,10 +91,10 @@ def filter_row(model: LLMModel, *, available: bool) -> dict[str, Any]:
         "available_to_user": available,
         "created_at": model.created_at,
         "updated_at": model.updated_at,
-        "average_tps": None,
-        "average_ttft": None,
-        "average_latency": None,
-        "number_of_requests": None,
+        "average_tps": throughput.average_tps if throughput else None,
+        "average_ttft": throughput.average_ttft if throughput else None,
+        "average_latency": throughput.average_latency if throughput else None,
+        "number_of_requests": throughput.number_of_requests if throughput else None,
     }
 
 

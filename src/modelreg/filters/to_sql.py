@@ -12,18 +12,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, null, or_, true
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from modelreg.domain.llm_model import AFFILIATION_CUSTOM
 from modelreg.filters.evaluate import squash
 from modelreg.filters.fields import FIELDS
 from modelreg.filters.tree import Bundle, Condition, Node
-from modelreg.store.rows import ModelViewRow
+from modelreg.store.rows import ModelThroughputRow, ModelViewRow
 
 __all__ = ["SQL_COLUMNS", "order_by", "to_sql"]
 
 V = ModelViewRow
+
+
+def _throughput(field: str) -> Any:
+    """The model's figure from model_throughput (null without traffic), as a correlated scalar subquery."""
+    column = getattr(ModelThroughputRow, field)
+    return (
+        select(column)
+        .where(ModelThroughputRow.organization_id == V.organization_id, ModelThroughputRow.model_name == V.model_name)
+        .correlate(V)
+        .scalar_subquery()
+    )
+
+
 SQL_COLUMNS: dict[str, Any] = {
     "model_name": V.model_name,
     "display_name": V.display_name,
@@ -48,15 +61,8 @@ SQL_COLUMNS: dict[str, Any] = {
     "available_to_user": V.routable,
     "created_at": V.created_at,
     "updated_at": V.updated_at,
-    "average_tps": null(),
-    "average_ttft": null(),
-    "average_latency": null(),
-    "number_of_requests": null(),
+    **{field: _throughput(field) for field in ("average_tps", "average_ttft", "average_latency", "number_of_requests")},
 }
-
-
-ALWAYS_NULL = frozenset({"average_tps", "average_ttft", "average_latency", "number_of_requests"})
-"""Fields without a column yet (throughput, until the gateway measures it): null for every custom model."""
 
 
 def _lower(column: Any, dialect: str) -> Any:
@@ -155,9 +161,6 @@ def to_sql(tree: Bundle, dialect: str) -> ColumnElement[bool]:
 def order_by(field: str, descending: bool, dialect: str) -> list[Any]:
     """Nulls last in both directions; ties by model_name ascending; text by code point."""
     column = SQL_COLUMNS[field]
-    name_order = (V.model_name.collate("C") if dialect == "postgresql" else V.model_name).asc()
-    if field in ALWAYS_NULL:
-        return [name_order]  # null for every custom model: PostgreSQL refuses ORDER BY a constant
     if FIELDS[field] == "text" and dialect == "postgresql" and isinstance(column, KeyedColumnElement):
         column = column.collate("C")
     name = V.model_name.collate("C") if dialect == "postgresql" else V.model_name

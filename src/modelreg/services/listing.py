@@ -177,7 +177,7 @@ class ModelListing:
             memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
         rows = self._index.builtin_rows_for(snapshot) if with_availability else self._index.builtin_rows
-        entries: list[Entry] = list(zip(rows, self._index.builtins, strict=True))
+        entries: list[Entry] = list(zip(rows, self._index.builtins_for(snapshot), strict=True))
         if snapshot is not None:
             entries.extend(
                 (row, model)
@@ -232,12 +232,13 @@ class ModelListing:
             builtins = [
                 e
                 for e in sort_entries(
-                    zip(self._index.builtin_rows_for(snapshot), self._index.builtins, strict=True), sort
+                    zip(self._index.builtin_rows_for(snapshot), self._index.builtins_for(snapshot), strict=True),
+                    sort,
                 )
                 if predicate(e[0])
             ]
         else:
-            builtins = self._matches(None, None, tree, sort).page(0, None)
+            builtins = [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
         async with self._db.read() as session:
             dialect = session.get_bind().dialect.name
             condition = (
@@ -251,7 +252,11 @@ class ModelListing:
             query = select(ModelViewRow).where(condition).order_by(*order_by(sort.field, sort.descending, dialect))
             if limit is not None:
                 query = query.limit(offset + limit)
-            customs = [model_from_view(row, self._index.catalog) for row in await session.scalars(query)]
+            figures = snapshot.throughput
+            customs = [
+                model_from_view(row, self._index.catalog, figures.get(row.model_name))
+                for row in await session.scalars(query)
+            ]
         custom_entries = [(_row_of(model), model) for model in customs]
         merged = heapq.merge(
             builtins, custom_entries, key=lambda e: _Position(e[0][sort.field], e[1].name, sort.descending)
@@ -261,9 +266,13 @@ class ModelListing:
         return ListResult([m for _, m in page], total, len(builtins), custom_count)
 
 
+_PER_ORGANIZATION = ("available_to_user", "average_tps", "average_ttft", "average_latency", "number_of_requests")
+
+
 def _needs_availability(tree: Bundle, sort: Sort) -> bool:
-    """Built-ins' available_to_user depends on the organization's providers: only compute it when used."""
-    return sort.field == "available_to_user" or _uses_field(tree, "available_to_user")
+    """Built-ins' available_to_user (the organization's providers) and throughput fields (its figures)
+    differ per organization: their rows are only built when a query uses them."""
+    return sort.field in _PER_ORGANIZATION or any(_uses_field(tree, field) for field in _PER_ORGANIZATION)
 
 
 def _viewer(principal: Principal | None) -> Any:

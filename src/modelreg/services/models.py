@@ -23,7 +23,7 @@ from modelreg.domain.errors import BaseModelNotFound, HasDependents, InvalidInpu
 from modelreg.domain.grants import DEFAULT_GRANTS, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
-from modelreg.domain.names import validate_model_name, validate_name
+from modelreg.domain.names import could_be_stored, validate_model_name, validate_name
 from modelreg.domain.principal import Principal
 from modelreg.services.identity import organization_principals
 from modelreg.services.providers import check_if_match
@@ -100,9 +100,11 @@ class ModelService:
     async def get(self, principal: Principal | None, name: str) -> LLMModel:
         """A built-in name or alias is answered from memory (custom models cannot take those names);
         otherwise the caller's custom model, then a bare catalog name; NotFound otherwise."""
+        if not could_be_stored(name):
+            raise NotFound()
         exact = self.catalog.exact(name)
         if exact is not None:
-            return exact
+            return await self._as_seen_by(principal, exact)
         if principal is not None:
             custom = await self._custom(principal.organization_id, name)
             if custom is not None:
@@ -112,7 +114,13 @@ class ModelService:
         builtin = self.catalog.lookup(name)
         if builtin is None:
             raise NotFound()
-        return builtin
+        return await self._as_seen_by(principal, builtin)
+
+    async def _as_seen_by(self, principal: Principal | None, builtin: LLMModel) -> LLMModel:
+        """A built-in with the caller's organization's figures (throughput), if it has any."""
+        if principal is None or not self.index.throughput_of(principal.organization_id):
+            return builtin
+        return (await self.index.org(principal.organization_id)).builtin(builtin)
 
     async def _custom(self, organization_id: str, name: str) -> LLMModel | None:
         snapshot = await self.index.org(organization_id)
@@ -123,7 +131,9 @@ class ModelService:
         # poll interval, or the organization is too large to hold. The database decides.
         async with self._db.read() as session:
             row = await find_view_row(session, organization_id, name)
-        return model_from_view(row, self.catalog) if row is not None else None
+        if row is None:
+            return None
+        return model_from_view(row, self.catalog, self.index.throughput_of(organization_id).get(name))
 
     # ---- writes ------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ __all__ = ["IDENTITY", "bump", "read_all"]
 
 IDENTITY = "identity"
 CATALOG = "catalog"
+USAGE = "usage"
+"""Bumped when model_throughput was recomputed (services/metering.py)."""
 
 
 async def bump(session: AsyncSession, name: str) -> None:

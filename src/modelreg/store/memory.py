@@ -8,6 +8,9 @@
   snapshot is never stored.
 - Organizations with more custom models than `max_models_per_org` are not held in memory: their
   reads go to SQL (to_sql.py), with identical results.
+- Throughput (the organization's measured figures, services/metering.py) is attached to the models of a
+  snapshot, built-ins included through a per-organization overlay: a new set of figures replaces the
+  snapshot without a database read, so everything memoized from the old one is dropped with it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 
 from modelreg.catalog.load import Catalog
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.provider import Provider
+from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import filter_row
 from modelreg.store.database import Database
 from modelreg.store.model_queries import provider_from_row
@@ -64,7 +69,20 @@ class OrgModels:
         providers: dict[str, Provider],
         *,
         in_memory: bool = True,
+        throughput: dict[str, Throughput] | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
+        self.throughput = throughput or {}
+        """The organization's figures by model name (custom and built-in)."""
+        if self.throughput:
+            models = [_with_throughput(m, self.throughput.get(m.name)) for m in models]
+        self.builtin_overlay: dict[str, LLMModel] = {}
+        """Built-ins this organization has figures for, as copies carrying them."""
+        if catalog is not None:
+            for name, figures in self.throughput.items():
+                builtin = catalog.models.get(name)
+                if builtin is not None:
+                    self.builtin_overlay[name] = msgspec.structs.replace(builtin, throughput=figures)
         self.serial = next(_SERIALS)
         """Unique per snapshot (never reused, unlike id()): a cache key for what was computed from it."""
         self.in_memory = in_memory
@@ -82,6 +100,19 @@ class OrgModels:
         self.encoded: dict[tuple[str, str], bytes] = {}
         """Per-snapshot memo of each model's wire bytes, keyed (dialect, model name)."""
 
+    def with_throughput(self, throughput: dict[str, Throughput], catalog: Catalog) -> OrgModels:
+        """The same models and providers with new figures (a new snapshot: new serial, empty memos)."""
+        models = [msgspec.structs.replace(m, throughput=None) for m in self.models]
+        return OrgModels(models, self.providers, in_memory=self.in_memory, throughput=throughput, catalog=catalog)
+
+    def builtin(self, model: LLMModel) -> LLMModel:
+        """A built-in as this organization sees it (with its figures, if it has any)."""
+        return self.builtin_overlay.get(model.name, model)
+
+
+def _with_throughput(model: LLMModel, figures: Throughput | None) -> LLMModel:
+    return model if model.throughput == figures else msgspec.structs.replace(model, throughput=figures)
+
 
 class ModelIndex:
     def __init__(self, db: Database, catalog: Catalog, max_models_per_org: int = 20_000, max_orgs: int = 1_000):
@@ -90,6 +121,7 @@ class ModelIndex:
         self._max_orgs = max_orgs
         self._orgs: OrderedDict[str, OrgModels] = OrderedDict()
         self._generation: dict[str, int] = {}
+        self._throughput: dict[str, dict[str, Throughput]] = {}
         self.set_catalog(catalog)
 
     def set_catalog(self, catalog: Catalog) -> None:
@@ -117,6 +149,24 @@ class ModelIndex:
         if cached is None:
             cached = memo[key] = encode(model)
         return cached
+
+    def throughput_of(self, organization_id: str) -> dict[str, Throughput]:
+        return self._throughput.get(organization_id, {})
+
+    def set_throughput(self, figures: dict[str, dict[str, Throughput]]) -> None:
+        """New figures for every organization (from model_throughput): snapshots whose figures changed are
+        replaced in place, others are kept with everything memoized from them."""
+        previous, self._throughput = self._throughput, figures
+        for organization_id in previous.keys() | figures.keys():
+            current = figures.get(organization_id, {})
+            if previous.get(organization_id, {}) == current:
+                continue
+            # A load in flight read the old figures: the generation bump keeps it from being stored.
+            self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
+            snapshot = self._orgs.get(organization_id)
+            if snapshot is not None:
+                self._orgs[organization_id] = snapshot.with_throughput(current, self.catalog)
+        settle_heap()
 
     def invalidate(self, organization_id: str) -> None:
         self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
@@ -148,19 +198,33 @@ class ModelIndex:
                 select(ProviderRow).where(ProviderRow.organization_id == organization_id)
             )
             providers = {row.provider_id: provider_from_row(row) for row in provider_rows}
+            throughput = self.throughput_of(organization_id)
             if count > self.max_models_per_org:
-                return OrgModels([], providers, in_memory=False)
+                return OrgModels([], providers, in_memory=False, throughput=throughput, catalog=self.catalog)
             rows = await session.scalars(select(ModelViewRow).where(scope))
             models = [model_from_view(row, self.catalog) for row in rows]
-        return OrgModels(models, providers)
+        return OrgModels(models, providers, throughput=throughput, catalog=self.catalog)
+
+    def builtins_for(self, snapshot: OrgModels | None) -> list[LLMModel]:
+        """The built-ins as this organization sees them (with its figures)."""
+        if snapshot is None or not snapshot.builtin_overlay:
+            return self.builtins
+        return [snapshot.builtin(m) for m in self.builtins]
 
     def builtin_rows_for(self, snapshot: OrgModels | None) -> list[dict[str, Any]]:
-        """Built-in rows with available_to_user for this organization: true when it has a provider whose
-        provider_id is the built-in's provider id (the gateway routes built-ins that way)."""
+        """Built-in rows with this organization's values: available_to_user is true when it has a provider
+        whose provider_id is the built-in's provider id (the gateway routes built-ins that way), and the
+        throughput fields are its own figures."""
         ids = snapshot.provider_ids if snapshot else frozenset()
-        if not ids:
+        overlay = snapshot.builtin_overlay if snapshot else {}
+        if not ids and not overlay:
             return self.builtin_rows
-        return [
-            {**row, "available_to_user": True} if row["provider__provider_id"] in ids else row
-            for row in self.builtin_rows
-        ]
+        rows = []
+        for row, model in zip(self.builtin_rows, self.builtins, strict=True):
+            available = row["provider__provider_id"] in ids
+            if model.name in overlay:
+                row = filter_row(overlay[model.name], available=available)
+            elif available:
+                row = {**row, "available_to_user": True}
+            rows.append(row)
+        return rows

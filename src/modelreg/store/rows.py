@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -36,10 +37,12 @@ __all__ = [
     "GroupMemberRow",
     "GroupRow",
     "ModelGrantRow",
+    "ModelThroughputRow",
     "ModelViewRow",
     "OrganizationRow",
     "ProviderRow",
     "RowBase",
+    "UsageMinuteRow",
     "UserRow",
     "utcnow",
 ]
@@ -257,3 +260,51 @@ class CatalogSnapshotRow(RowBase):
     model_count: Mapped[int] = mapped_column(Integer)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
     """The snapshot JSON (format modelreg-catalog/1), gzip-compressed."""
+
+
+class UsageMinuteRow(RowBase):
+    """Calls of one model, through one provider, in one organization, in one UTC minute: sums only
+    (averages are derived when read). Written in batches by the meter (services/metering.py), which adds
+    to an existing row, so several processes can flush the same minute."""
+
+    __tablename__ = "usage_minutes"
+    __table_args__ = (Index("ix_usage_minutes_minute", "minute"),)
+    organization_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """Unix time of the minute's start (seconds, a multiple of 60): day and hour buckets are integer math."""
+    is_public: Mapped[bool] = mapped_column(primary_key=True)
+    """Counts in the platform-wide status anonymous callers see: gateway calls of built-in models only
+    (calls reported through /api/request-logs/ cannot be verified, so they never do)."""
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    upstream_failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    gateway_failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    ttft_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    ttft_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    tps_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    tps_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_hit_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_creation_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ModelThroughputRow(RowBase):
+    """Each model's figures over the rolling window, per organization: recomputed from usage_minutes
+    after every flush, so that SQL-served lists can filter and sort by throughput like memory-served ones."""
+
+    __tablename__ = "model_throughput"
+    organization_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    average_tps: Mapped[float | None] = mapped_column(Float)
+    average_ttft: Mapped[float | None] = mapped_column(Float)
+    average_latency: Mapped[float | None] = mapped_column(Float)
+    number_of_requests: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)

@@ -19,6 +19,7 @@ from modelreg.domain.grants import Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.provider import BuiltinProvider, Provider
+from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import has_discount
 from modelreg.store.model_queries import load_base_chain, load_custom
 from modelreg.store.rows import CustomModelRow, ModelViewRow
@@ -115,8 +116,9 @@ def view_values(model: LLMModel) -> dict[str, Any]:
     }
 
 
-def model_from_view(row: ModelViewRow, catalog: Catalog) -> LLMModel:
+def model_from_view(row: ModelViewRow, catalog: Catalog, throughput: Throughput | None = None) -> LLMModel:
     return LLMModel(
+        throughput=throughput,
         name=row.model_name,
         display_name=row.display_name,
         base_model_name=row.base_model_name,

@@ -16,6 +16,7 @@ vLLM, OpenRouter, Together, ...); native Anthropic/Gemini/Bedrock formats are ou
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,7 +31,9 @@ from modelreg.api.errors import NotAuthenticated
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.domain.errors import DomainError, NotFound
 from modelreg.domain.principal import Principal
+from modelreg.domain.usage import Outcome
 from modelreg.filters.parse import parse_filters
+from modelreg.gateway.measure import Measurement, SSEFilter, ask_for_usage, usage_of_body
 from modelreg.gateway.routing import NotCallable, Route, apply_defaults, route_for, upstream_provider
 from modelreg.gateway.ssrf import UpstreamRefused
 from modelreg.gateway.upstream import timeout_for
@@ -138,11 +141,31 @@ async def _route(request: AnyRequest, principal: Principal, name: str) -> Route:
 
 
 async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[Any] | Stream:
+    started, at = time.perf_counter(), time.time()
     principal = await _caller(request)
     body = await _body(request)
     route = await _route(request, principal, body["model"])
     payload = apply_defaults(body, route.model, route.upstream_model)
     streaming = chat and payload.get("stream") is True
+    caller_wants_usage = streaming and ask_for_usage(payload, route.model)
+    reg = registry(request)
+    measure = Measurement(reg.meter, principal.organization_id, route, started, at)
+    try:
+        response = await _send(request, route, path, payload)
+        if response.status_code >= 400 or not streaming:
+            return await _whole_answer(response, measure)
+    except GatewayError as exc:
+        measure.done("client_error" if exc.status < 500 else "upstream_error")
+        raise
+    except BaseException:
+        measure.done("gateway_error")
+        raise
+    sse = SSEFilter(drop_usage_chunk=not caller_wants_usage)
+    return Stream(_relay(response, measure, sse), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _send(request: AnyRequest, route: Route, path: str, payload: dict[str, Any]) -> httpx.Response:
+    """The upstream's response, headers read, body not yet (redirects refused)."""
     reg = registry(request)
     api_key = await reg.providers.api_key_for(reg.db, route.provider)
     try:
@@ -157,46 +180,54 @@ async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[An
     except UpstreamRefused as exc:
         raise GatewayError(502, exc.message, "upstream_error", "upstream_refused") from None
     except httpx.TimeoutException:
-        raise GatewayError(504, "The upstream provider timed out.", "upstream_error", "upstream_timeout") from None
+        raise _timed_out() from None
     except httpx.HTTPError:
-        raise GatewayError(
-            502, "The upstream provider could not be reached.", "upstream_error", "upstream_unreachable"
-        ) from None
+        raise _unreachable() from None
     if 300 <= response.status_code < 400:
         await response.aclose()  # redirects are never followed, nor passed on as an answer
         message = f"The upstream provider answered with a redirect (status {response.status_code})."
         raise GatewayError(502, message, "upstream_error", response.status_code)
-    if response.status_code >= 400 or not streaming:
-        try:
-            content = await response.aread()
-        except httpx.TimeoutException:
-            raise GatewayError(504, "The upstream provider timed out.", "upstream_error", "upstream_timeout") from None
-        except httpx.HTTPError:
-            raise GatewayError(
-                502, "The upstream connection failed.", "upstream_error", "upstream_unreachable"
-            ) from None
-        finally:
-            await response.aclose()
-        if response.status_code >= 500:
-            raise GatewayError(
-                502,
-                f"The upstream provider failed (status {response.status_code}).",
-                "upstream_error",
-                response.status_code,
-            )
-        media_type = response.headers.get("content-type", "application/json")
-        return Response(content=content, status_code=response.status_code, media_type=media_type)
-    return Stream(_relay(response), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return response
 
 
-async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Chunks as they arrive (decoded, should an upstream compress anyway); a client that goes away
-    closes the upstream response (finally). An upstream that breaks off mid-stream ends the stream with
-    an error event, so the caller never takes a truncated answer for a complete one."""
+async def _whole_answer(response: httpx.Response, measure: Measurement) -> Response[Any]:
+    """A non-streaming answer or an upstream error, read whole; 4xx passed through, 5xx as 502."""
+    try:
+        content = await response.aread()
+    except httpx.TimeoutException:
+        raise _timed_out() from None
+    except httpx.HTTPError:
+        raise GatewayError(502, "The upstream connection failed.", "upstream_error", "upstream_unreachable") from None
+    finally:
+        await response.aclose()
+    status = response.status_code
+    if status >= 500:
+        raise GatewayError(502, f"The upstream provider failed (status {status}).", "upstream_error", status)
+    if status >= 400:
+        measure.done("client_error")
+    else:
+        measure.done("ok", usage_of_body(content))
+    media_type = response.headers.get("content-type", "application/json")
+    return Response(content=content, status_code=status, media_type=media_type)
+
+
+async def _relay(response: httpx.Response, measure: Measurement, sse: SSEFilter) -> AsyncIterator[bytes]:
+    """Events as they arrive (decoded, should an upstream compress anyway); a client that goes away
+    closes the upstream response (finally) and is measured as cancelled. An upstream that breaks off
+    mid-stream ends the stream with an error event, so the caller never takes a truncated answer for a
+    complete one."""
+    outcome: Outcome = "cancelled"
     try:
         async for chunk in response.aiter_bytes():
-            yield chunk
+            events = sse.feed(chunk)
+            if events:
+                yield events
+        rest = sse.tail()
+        if rest:
+            yield rest
+        outcome = "ok"
     except httpx.HTTPError as exc:
+        outcome = "upstream_error"
         log.warning("upstream stream broke off: %s", type(exc).__name__)
         timed_out = isinstance(exc, httpx.TimeoutException)
         error = {
@@ -206,6 +237,7 @@ async def _relay(response: httpx.Response) -> AsyncIterator[bytes]:
         }
         yield b"\n\ndata: " + msgspec.json.encode({"error": error}) + b"\n\n"
     finally:
+        measure.done(outcome, sse.usage, sse.first_token_at)
         await response.aclose()
 
 

@@ -6,7 +6,7 @@ import msgspec
 
 from modelreg.api.grants import grants_from_wire, grants_to_wire
 from modelreg.api.meta import CAPABILITY_FLAGS, meta_view, split_meta
-from modelreg.api.openwebui.schemas import WebUIModel, WebUIModelForm
+from modelreg.api.openwebui.schemas import WebUIModel, WebUIModelForm, WebUIThroughput
 from modelreg.domain.access import can_write, readable_params
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -40,6 +40,11 @@ def _unix(model: LLMModel, field: str) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
+def _throughput(model: LLMModel) -> WebUIThroughput | None:
+    figures = model.throughput
+    return msgspec.convert(figures, WebUIThroughput, from_attributes=True) if figures is not None else None
+
+
 def model_wire(model: LLMModel, principal: Principal | None) -> WebUIModel:
     meta = meta_view(model)
     if model.is_builtin and "description" not in meta and model.display_name:
@@ -56,4 +61,7 @@ def model_wire(model: LLMModel, principal: Principal | None) -> WebUIModel:
         created_at=_unix(model, "created_at"),
         updated_at=_unix(model, "updated_at"),
         write_access=can_write(principal, model),
+        throughput=msgspec.convert(model.throughput, WebUIThroughput, from_attributes=True)
+        if model.throughput
+        else None,
     )

@@ -16,7 +16,15 @@ from msgspec import UNSET, Meta, UnsetType
 
 from modelreg.api.grants import WireGrant
 
-__all__ = ["WebUIAccessForm", "WebUIDeleteForm", "WebUIImportForm", "WebUIModel", "WebUIModelForm", "WebUIModelPage"]
+__all__ = [
+    "WebUIAccessForm",
+    "WebUIDeleteForm",
+    "WebUIImportForm",
+    "WebUIModel",
+    "WebUIModelForm",
+    "WebUIModelPage",
+    "WebUIThroughput",
+]
 
 Id = Annotated[str, Meta(max_length=100_000)]
 
@@ -51,6 +59,19 @@ class WebUIImportForm(msgspec.Struct, kw_only=True):
     models: Annotated[list[Any], Meta(max_length=5000)]
 
 
+class WebUIThroughput(msgspec.Struct, kw_only=True):
+    """modelreg extension: the organization's figures over the rolling window (null without traffic);
+    the Respan view's `throughput` plus cost (USD) and token totals."""
+
+    average_tps: float | None
+    average_ttft: float | None
+    average_latency: float | None
+    number_of_requests: int
+    cost: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
 class WebUIModel(msgspec.Struct, kw_only=True):
     id: str
     user_id: str | None
@@ -64,6 +85,7 @@ class WebUIModel(msgspec.Struct, kw_only=True):
     created_at: int | None
     updated_at: int | None
     write_access: bool
+    throughput: WebUIThroughput | None = None
 
 
 class WebUIModelPage(msgspec.Struct, kw_only=True):

@@ -16,11 +16,13 @@ from modelreg.api.respan.schemas import (
     RespanNestedProvider,
     RespanProvider,
     RespanProviderWrite,
+    Throughput,
 )
 from modelreg.domain.access import can_write, readable_params
 from modelreg.domain.llm_model import AFFILIATION_BUILTIN, AFFILIATION_CUSTOM, LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import BuiltinProvider, Provider
+from modelreg.domain.usage import Throughput as DomainThroughput
 from modelreg.services.models import ModelChanges
 from modelreg.services.providers import ProviderChanges
 from modelreg.store.memory import ModelIndex
@@ -137,7 +139,7 @@ def model_wire(model: LLMModel, principal: Principal | None = None) -> RespanMod
         source="hardcoded" if builtin else "db",
         model_type=model.model_type,
         supported_params=dict(model.supported_params),
-        throughput=None,
+        throughput=throughput_wire(model.throughput),
         provider=_nested(model.provider),
         is_managed=builtin,
         status=model.status,
@@ -148,6 +150,17 @@ def model_wire(model: LLMModel, principal: Principal | None = None) -> RespanMod
         params=readable_params(principal, model),
         meta=meta_view(model),
         access_grants=grants_to_wire(model.grants),
+    )
+
+
+def throughput_wire(figures: DomainThroughput | None) -> Throughput | None:
+    if figures is None:
+        return None
+    return Throughput(
+        average_tps=figures.average_tps,
+        average_ttft=figures.average_ttft,
+        average_latency=figures.average_latency,
+        number_of_requests=figures.number_of_requests,
     )
 
 

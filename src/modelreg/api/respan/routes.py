@@ -26,7 +26,8 @@ from modelreg.api.errors import exception_handlers
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import RespanModelWrite, RespanPage, RespanProviderWrite
-from modelreg.domain.errors import InvalidInput
+from modelreg.api.usage_routes import STATUS_SUFFIX, model_status, status_from_post, usage_handlers
+from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import parse_filters
@@ -77,6 +78,9 @@ async def create_model(request: AnyRequest) -> Response[Any]:
 
 @get("/api/models/{model_name:path}")
 async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
+    status_of = _status_target(model_name)
+    if status_of is not None:
+        return Response(await model_status(request, status_of))
     principal = await require_principal(request)
     reg = registry(request)
     model = await reg.models.get(principal, path_name(model_name))
@@ -97,6 +101,24 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
             if_match=request.headers.get("if-match"),
         )
     return _model_response(model, principal)
+
+
+@post("/api/models/{model_name:path}", status_code=200)
+async def post_model_status(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
+    """Only `.../status/` takes POST; any other model path answers 404 (models are created at /api/models/)."""
+    status_of = _status_target(model_name)
+    if status_of is None:
+        raise NotFound()
+    return Response(await status_from_post(request, status_of))
+
+
+def _status_target(path: str) -> str | None:
+    """`<model name>/status` is the status route (Respan's current client): model names may contain `/`,
+    so the suffix decides; no model can be named like that (names.py)."""
+    name = path.removeprefix("/")
+    if name.endswith(STATUS_SUFFIX) and len(name) > len(STATUS_SUFFIX):
+        return name[: -len(STATUS_SUFFIX)]
+    return None
 
 
 @patch("/api/models/{model_name:path}")
@@ -206,6 +228,7 @@ respan_router = Router(
         list_models,
         create_model,
         retrieve_model,
+        post_model_status,
         patch_model,
         replace_model,
         delete_model,
@@ -215,6 +238,7 @@ respan_router = Router(
         patch_provider,
         replace_provider,
         delete_provider,
+        *usage_handlers,
     ],
     exception_handlers=exception_handlers,
 )

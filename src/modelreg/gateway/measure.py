@@ -1,0 +1,141 @@
+"""Measuring one gateway call: time to first token, latency, the upstream's token usage, cost.
+
+Streams: the upstream is asked for usage in its last chunk (`stream_options.include_usage`) unless the
+model marks `stream_options` unsupported; when the caller did not ask for it, that usage-only chunk is
+measured and then dropped, so the caller sees exactly the stream it asked for. Events are relayed as soon
+as they are complete (an event split across two network chunks waits for its second half, nothing more).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import msgspec
+
+from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.usage import Call, Outcome, TokenUsage, call_cost, token_usage
+from modelreg.gateway.routing import Route
+from modelreg.services.metering import Meter
+
+__all__ = ["Measurement", "SSEFilter", "ask_for_usage", "usage_of_body"]
+
+
+def ask_for_usage(payload: dict[str, Any], model: LLMModel) -> bool:
+    """Make a streaming payload ask for usage; True when the caller asked for it themselves."""
+    options = payload.get("stream_options")
+    caller_asked = isinstance(options, dict) and options.get("include_usage") is True
+    if not caller_asked and model.supported_params.get("stream_options") is not False:
+        payload["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    return caller_asked
+
+
+class _UsageOnly(msgspec.Struct):
+    usage: Any = None
+
+
+class _Choice(msgspec.Struct):
+    delta: Any = None
+
+
+class _Chunk(msgspec.Struct):
+    choices: list[_Choice] | None = None
+    usage: Any = None
+
+
+_USAGE_DECODER = msgspec.json.Decoder(_UsageOnly)
+_CHUNK_DECODER = msgspec.json.Decoder(_Chunk)
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+def usage_of_body(content: bytes) -> TokenUsage | None:
+    try:
+        return token_usage(_USAGE_DECODER.decode(content).usage)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+
+
+def _has_token(choices: list[_Choice]) -> bool:
+    for choice in choices:
+        delta = choice.delta
+        if isinstance(delta, dict) and any(value for key, value in delta.items() if key != "role"):
+            return True
+    return False
+
+
+class SSEFilter:
+    """Splits the upstream's bytes into SSE events; notes the first token and the usage; drops the
+    usage-only chunk when the caller did not ask for it."""
+
+    def __init__(self, *, drop_usage_chunk: bool) -> None:
+        self.drop_usage_chunk = drop_usage_chunk
+        self.usage: TokenUsage | None = None
+        self.first_token_at: float | None = None
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._buffer + chunk if self._buffer else chunk
+        out: list[bytes] = []
+        start = 0
+        for match in _EVENT_END.finditer(data):
+            event = data[start : match.end()]
+            start = match.end()
+            if self._keep(event):
+                out.append(event)
+        self._buffer = data[start:]
+        return b"".join(out)
+
+    def tail(self) -> bytes:
+        rest, self._buffer = self._buffer, b""
+        return rest if rest and self._keep(rest) else b""
+
+    def _keep(self, event: bytes) -> bool:
+        payload = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
+        if not payload or payload == b"[DONE]":
+            return True
+        try:
+            chunk = _CHUNK_DECODER.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return True
+        choices = chunk.choices or []
+        if self.first_token_at is None and _has_token(choices):
+            self.first_token_at = time.perf_counter()
+        if chunk.usage is not None:
+            self.usage = token_usage(chunk.usage) or self.usage
+            if not choices and self.drop_usage_chunk:
+                return False
+        return True
+
+
+class Measurement:
+    """One call's clock and identity; `done` hands the figures to the meter exactly once."""
+
+    __slots__ = ("_at", "_finished", "_meter", "_organization_id", "_route", "_started")
+
+    def __init__(self, meter: Meter, organization_id: str, route: Route, started: float, at: float) -> None:
+        self._meter, self._organization_id, self._route = meter, organization_id, route
+        self._started, self._at = started, at
+        self._finished = False
+
+    def done(self, outcome: Outcome, usage: TokenUsage | None = None, first_token_at: float | None = None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        now = time.perf_counter()
+        model = self._route.model
+        tokens = usage or TokenUsage()
+        self._meter.record(
+            Call(
+                organization_id=self._organization_id,
+                model_name=model.name,
+                provider_id=self._route.provider.provider_id,
+                outcome=outcome,
+                usage=tokens,
+                ttft=None if first_token_at is None else first_token_at - self._started,
+                latency=now - self._started,
+                cost=call_cost(model, tokens),
+                at=self._at,
+            ),
+            public=model.is_builtin,
+        )
