@@ -94,6 +94,8 @@ class SSEFilter:
         payload = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
         if not payload or payload == b"[DONE]":
             return True
+        if self.first_token_at is not None and b'"usage"' not in payload:
+            return True  # nothing left to learn from this event: relay it undecoded
         try:
             chunk = _CHUNK_DECODER.decode(payload)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):

@@ -20,7 +20,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
@@ -36,7 +35,7 @@ from modelreg.filters.parse import parse_filters
 from modelreg.gateway.measure import Measurement, SSEFilter, ask_for_usage, usage_of_body
 from modelreg.gateway.routing import NotCallable, Route, apply_defaults, route_for, upstream_provider
 from modelreg.gateway.ssrf import UpstreamRefused
-from modelreg.gateway.upstream import timeout_for
+from modelreg.gateway.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnreachable, timeout_for
 from modelreg.services.listing import parse_sort
 
 __all__ = ["openai_router"]
@@ -152,7 +151,7 @@ async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[An
     measure = Measurement(reg.meter, principal.organization_id, route, started, at)
     try:
         response = await _send(request, route, path, payload)
-        if response.status_code >= 400 or not streaming:
+        if response.status >= 400 or not streaming:
             return await _whole_answer(response, measure)
     except GatewayError as exc:
         measure.done("client_error" if exc.status < 500 else "upstream_error")
@@ -164,61 +163,56 @@ async def _forward(request: AnyRequest, path: str, *, chat: bool) -> Response[An
     return Stream(_relay(response, measure, sse), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-async def _send(request: AnyRequest, route: Route, path: str, payload: dict[str, Any]) -> httpx.Response:
+async def _send(request: AnyRequest, route: Route, path: str, payload: dict[str, Any]) -> UpstreamResponse:
     """The upstream's response, headers read, body not yet (redirects refused)."""
     reg = registry(request)
     api_key = await reg.providers.api_key_for(reg.db, route.provider)
     try:
-        upstream_request = await reg.upstream.build(
+        response = await reg.upstream.post(
             route.provider.extra_kwargs["base_url"],
             path,
             api_key,
             msgspec.json.encode(payload),
             timeout_for(route.provider.extra_kwargs),
         )
-        response = await reg.upstream.send(upstream_request, stream=True)
     except UpstreamRefused as exc:
         raise GatewayError(502, exc.message, "upstream_error", "upstream_refused") from None
-    except httpx.TimeoutException:
+    except UpstreamTimeout:
         raise _timed_out() from None
-    except httpx.HTTPError:
+    except UpstreamUnreachable:
         raise _unreachable() from None
-    if 300 <= response.status_code < 400:
-        await response.aclose()  # redirects are never followed, nor passed on as an answer
-        message = f"The upstream provider answered with a redirect (status {response.status_code})."
-        raise GatewayError(502, message, "upstream_error", response.status_code)
+    if 300 <= response.status < 400:
+        response.close()  # redirects are never followed, nor passed on as an answer
+        message = f"The upstream provider answered with a redirect (status {response.status})."
+        raise GatewayError(502, message, "upstream_error", response.status)
     return response
 
 
-async def _whole_answer(response: httpx.Response, measure: Measurement) -> Response[Any]:
+async def _whole_answer(response: UpstreamResponse, measure: Measurement) -> Response[Any]:
     """A non-streaming answer or an upstream error, read whole; 4xx passed through, 5xx as 502."""
     try:
-        content = await response.aread()
-    except httpx.TimeoutException:
+        content = await response.read()
+    except UpstreamTimeout:
         raise _timed_out() from None
-    except httpx.HTTPError:
+    except UpstreamUnreachable:
         raise GatewayError(502, "The upstream connection failed.", "upstream_error", "upstream_unreachable") from None
-    finally:
-        await response.aclose()
-    status = response.status_code
+    status = response.status
     if status >= 500:
         raise GatewayError(502, f"The upstream provider failed (status {status}).", "upstream_error", status)
     if status >= 400:
         measure.done("client_error")
     else:
         measure.done("ok", usage_of_body(content))
-    media_type = response.headers.get("content-type", "application/json")
-    return Response(content=content, status_code=status, media_type=media_type)
+    return Response(content=content, status_code=status, media_type=response.content_type)
 
 
-async def _relay(response: httpx.Response, measure: Measurement, sse: SSEFilter) -> AsyncIterator[bytes]:
-    """Events as they arrive (decoded, should an upstream compress anyway); a client that goes away
-    closes the upstream response (finally) and is measured as cancelled. An upstream that breaks off
-    mid-stream ends the stream with an error event, so the caller never takes a truncated answer for a
-    complete one."""
+async def _relay(response: UpstreamResponse, measure: Measurement, sse: SSEFilter) -> AsyncIterator[bytes]:
+    """Events as they arrive; a client that goes away closes the upstream connection (finally) and is
+    measured as cancelled. An upstream that breaks off mid-stream ends the stream with an error event, so
+    the caller never takes a truncated answer for a complete one."""
     outcome: Outcome = "cancelled"
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             events = sse.feed(chunk)
             if events:
                 yield events
@@ -226,10 +220,10 @@ async def _relay(response: httpx.Response, measure: Measurement, sse: SSEFilter)
         if rest:
             yield rest
         outcome = "ok"
-    except httpx.HTTPError as exc:
+    except (UpstreamTimeout, UpstreamUnreachable) as exc:
         outcome = "upstream_error"
         log.warning("upstream stream broke off: %s", type(exc).__name__)
-        timed_out = isinstance(exc, httpx.TimeoutException)
+        timed_out = isinstance(exc, UpstreamTimeout)
         error = {
             "message": "The upstream provider stopped responding." if timed_out else "The upstream stream broke off.",
             "type": "upstream_error",
@@ -238,7 +232,7 @@ async def _relay(response: httpx.Response, measure: Measurement, sse: SSEFilter)
         yield b"\n\ndata: " + msgspec.json.encode({"error": error}) + b"\n\n"
     finally:
         measure.done(outcome, sse.usage, sse.first_token_at)
-        await response.aclose()
+        response.close()
 
 
 @post("/v1/chat/completions", status_code=200)
