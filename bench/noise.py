@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CpuSnapshot", "other_load", "snapshot", "wait_until_quiet"]
+__all__ = ["CpuSnapshot", "other_load", "process_cpu_s", "snapshot", "wait_until_quiet"]
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -32,6 +32,11 @@ def _proc_cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime, stime
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    return _proc_cpu_s(pid)
 
 
 def snapshot(pids: list[int]) -> CpuSnapshot:
