@@ -36,6 +36,8 @@ TOTAL_FIELDS = tuple(Totals.__struct_fields__)
 _KEY_FIELDS = ("organization_id", "model_name", "provider_id", "minute", "is_public")
 
 Key = tuple[str, str, str, int, bool]
+MAX_PENDING_BUCKETS = 200_000
+"""About 100 MB of pending sums: minutes x models x providers that could not be written yet."""
 
 
 def totals_columns() -> list[Any]:
@@ -54,6 +56,8 @@ class Meter:
         self._index = index
         self.window_seconds = window_seconds
         self._pending: dict[Key, Totals] = {}
+        self.dropped_calls = 0
+        """Calls not recorded because MAX_PENDING_BUCKETS were pending (logged at the next flush)."""
         self._cutoff = 0
         """The window's start at the last recompute (minute rows before it no longer count)."""
 
@@ -66,6 +70,10 @@ class Meter:
         key = (call.organization_id, call.model_name, call.provider_id, minute, public)
         totals = self._pending.get(key)
         if totals is None:
+            if len(self._pending) >= MAX_PENDING_BUCKETS:
+                # The database has been unreachable for long: bounded memory wins over new buckets.
+                self.dropped_calls += 1
+                return
             totals = self._pending[key] = Totals()
         totals.add(call)
 
@@ -83,6 +91,9 @@ class Meter:
 
     async def flush(self) -> bool:
         pending = self._pending
+        if self.dropped_calls:
+            log.error("meter: %d calls were not recorded (database unreachable for long)", self.dropped_calls)
+            self.dropped_calls = 0
         if not pending:
             return False
         self._pending = {}
