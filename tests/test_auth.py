@@ -599,3 +599,16 @@ class TestLastUsed:
             while (await key_row(own_db, org.admin_key)).last_used_at is None:
                 assert time.monotonic() < deadline, "last_used_at was never flushed while the app was running"
                 await asyncio.sleep(0.1)
+
+
+async def test_public_status_can_be_turned_off(own_db: str, catalog: Catalog) -> None:
+    """MODELREG_PUBLIC_STATUS=false: anonymous status callers get empty series, as for an unknown model;
+    authenticated callers are unaffected."""
+    path = "/api/models/openai/gpt-4o/status/?start_time=0&end_time=3600&time_tick=hour"
+    async with running_app(own_db, catalog) as client:
+        assert len((await client.get(path)).json()["data"]) == 1
+    async with running_app(own_db, catalog, public_status=False) as client:
+        closed = (await client.get(path)).json()
+        assert closed["data"] == [] and closed["metrics_series"] == [] and "status" not in closed
+        org = await new_org(own_db)
+        assert len((await client.get(path, headers=org.headers)).json()["data"]) == 1

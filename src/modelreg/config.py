@@ -15,6 +15,7 @@
 | MODELREG_ANONYMOUS_RATE_LIMIT | 120/60: anonymous list/summary requests per client address per 60 s |
 | MODELREG_USAGE_FLUSH_SECONDS | 60: how often measured calls are written (in batches) and throughput recomputed |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
+| MODELREG_PUBLIC_STATUS       | true: anonymous status callers see built-ins' platform-wide figures |
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often the meter writes its per-minute sums and recomputes throughput (and on shutdown)."""
     throughput_window_hours: float = 24.0
     """The rolling window `throughput` covers."""
+    public_status: bool = True
+    """Anonymous status callers see built-in models' figures summed over every organization's gateway calls
+    (performance only); false answers them empty series, as for an unknown model."""
 
 
 def _persisted_secret(var_dir: Path) -> str:
@@ -82,6 +86,15 @@ def _persisted_secret(var_dir: Path) -> str:
         path,
     )
     return value
+
+
+def _flag(value: str, name: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false")
 
 
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -107,6 +120,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),
         "usage_flush_seconds": float(environ.get("MODELREG_USAGE_FLUSH_SECONDS", "60")),
         "throughput_window_hours": float(environ.get("MODELREG_THROUGHPUT_WINDOW_HOURS", "24")),
+        "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
     }
     values.update(overrides)
     settings = msgspec.convert(values, Settings)

@@ -96,7 +96,9 @@ async def _readable(request: AnyRequest, principal: Principal | None, name: str)
         model = await registry(request).models.get(principal, name)
     except NotFound:
         return None
-    return model if principal is not None or model.is_builtin else None
+    if principal is not None:
+        return model
+    return model if model.is_builtin and registry(request).settings.public_status else None
 
 
 def _uptime(start: int, uptime: float | None, totals: Totals, volume: bool) -> dict[str, Any]:
