@@ -17,6 +17,7 @@ from conftest import Env
 from fake_upstream import FakeUpstream, expected_usage
 from fake_upstream import running_fake_upstream as _running_fake_upstream
 from live_server import Server
+from modelreg.catalog.load import Catalog
 from test_gateway import MESSAGES, Gateway, chat, collect_stream, run
 from test_gateway import running_server as gateway_server
 
@@ -123,3 +124,17 @@ class TestThroughputAndCost:
         rival = await gw.tenant("rival")
         theirs = (await gw.call(rival.org, "GET", "/api/models/team-gpt/")).json()
         assert theirs["throughput"] is None
+
+    async def test_embeddings_are_measured_at_the_inherited_input_price(self, gw: Gateway, catalog: Catalog) -> None:
+        acme = await gw.tenant()
+        embedded = await run(acme.sdk.embeddings.create, model="team-embed", input=["one two three", "four"])
+        assert embedded.usage.prompt_tokens == 4
+        report = await eventually(gw, acme.org, "/api/usage/", lambda b: b["totals"]["requests"] == 1)
+        price = catalog.models["openai/text-embedding-3-small"].input_cost
+        assert price is not None and price > 0
+        assert report["totals"]["prompt_tokens"] == 4 and report["totals"]["completion_tokens"] == 0
+        assert report["totals"]["cost"] == pytest.approx(4 * price / 1e6)
+        assert report["totals"]["unpriced_requests"] == 0
+        model = await eventually(gw, acme.org, "/api/models/team-embed/", lambda b: b["throughput"] is not None)
+        assert model["throughput"]["number_of_requests"] == 1
+        assert model["throughput"]["average_ttft"] is None and model["throughput"]["average_tps"] is None
