@@ -17,12 +17,10 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from urllib.parse import quote
 
 from bench import checks, noise, report, seed, servers, wrk
@@ -260,21 +258,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    del frame
-    raise SystemExit(128 + signum)  # unwinds through the `running` blocks: the servers are stopped
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return _run(_parse_args(argv))
-    except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+    return servers.main_of("bench", lambda: _run(_parse_args(argv)))
 
 
 if __name__ == "__main__":

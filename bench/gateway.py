@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +34,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench import fast_upstream, noise, report, servers, wrk
@@ -702,21 +700,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    del frame
-    raise SystemExit(128 + signum)  # unwinds through the `running` blocks: the servers are stopped
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return _run(_parse_args(argv))
-    except BenchError as exc:
-        print(f"bench.gateway: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench.gateway: interrupted", file=sys.stderr)
-        return 130
+    return servers.main_of("bench.gateway", lambda: _run(_parse_args(argv)))
 
 
 if __name__ == "__main__":

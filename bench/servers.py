@@ -15,11 +15,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
-__all__ = ["BenchError", "Server", "process_status", "running"]
+__all__ = ["BenchError", "Server", "main_of", "process_status", "running"]
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 90.0
@@ -155,3 +156,21 @@ def running(
             yield Server(name=name, base_url=base_url, pid=process.pid, log_path=log_path)
         finally:
             _stop(process)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    del frame
+    raise SystemExit(128 + signum)  # unwinds through the `running` blocks: the servers are stopped
+
+
+def main_of(name: str, run: Callable[[], int]) -> int:
+    """A benchmark's entry point: SIGTERM stops the servers it started; errors are one line on stderr."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run()
+    except BenchError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
