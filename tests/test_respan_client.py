@@ -781,3 +781,30 @@ class TestAsyncClient:
 
         assert len(wire.exchanges) == 12
         assert secret not in wire.all_text() and secret not in server.log_text()
+
+
+class TestModelStatus:
+    async def test_status_series_parse_in_the_official_client(self, live: Live) -> None:
+        """GET and POST /api/models/{name}/status/ as respan-api 0.1.49 calls them (slashed name, optional auth)."""
+        org = await live.env.org()
+        start, end = "2026-06-01T00:00:00Z", "2026-06-01T03:00:00Z"
+        m = live.client(org).models
+        got = await run(m.api_models_status_retrieve, GPT_4O, start_time=start, end_time=end, time_tick="hour")
+        assert got.model == GPT_4O and got.time_tick == "hour"
+        assert [b.date_group.hour for b in got.data] == [0, 1, 2]
+        assert len(got.metrics_series) == 3 and all(b.average_tps is None for b in got.metrics_series)
+        assert got.status is not None and got.status.number_of_requests == 0
+        posted = await run(m.api_models_status_create, GPT_4O, start_time=start, end_time=end, time_tick="hour")
+        assert posted.model_dump() == got.model_dump()
+
+        anonymous = live.client(None).models
+        public = await run(
+            anonymous.api_models_status_retrieve, GPT_4O, start_time=start, end_time=end, time_tick="hour"
+        )
+        assert len(public.data) == 3 and public.status is not None
+        assert public.status.number_of_requests is None  # volume fields are not sent to anonymous callers
+        unknown = await run(m.api_models_status_retrieve, "no/such-model", start_time=start, end_time=end)
+        assert unknown.data == [] and unknown.metrics_series == []
+        with pytest.raises(ApiError) as refused:
+            await run(m.api_models_status_retrieve, GPT_4O, start_time=end, end_time=start)
+        assert refused.value.status_code == 400
