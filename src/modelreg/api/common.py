@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request
 
 from modelreg.api.errors import NotAuthenticated
+from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.names import could_be_stored
 from modelreg.domain.principal import Principal
@@ -44,6 +45,23 @@ async def require_principal(request: AnyRequest) -> Principal:
     principal = await optional_principal(request)
     if principal is None:
         raise NotAuthenticated()
+    return principal
+
+
+async def require_admin(request: AnyRequest) -> Principal:
+    principal = await require_principal(request)
+    if not principal.is_admin:
+        raise AccessProhibited()
+    return principal
+
+
+async def principal_or_anonymous(request: AnyRequest) -> Principal | None:
+    """The caller of a route that also serves anonymous callers: those are rate-limited per client address
+    (a bad credential is still 401, never a fallback to anonymous)."""
+    principal = await optional_principal(request)
+    if principal is None:
+        client = request.client.host if request.client else "unknown"
+        registry(request).anonymous_limiter.check(client)
     return principal
 
 

@@ -23,8 +23,7 @@ from litestar import Request, get, post
 from msgspec import Meta
 from sqlalchemy import ColumnElement, and_
 
-from modelreg.api.common import decode_body, optional_principal, registry, require_principal
-from modelreg.domain.access import AccessProhibited
+from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_admin, require_principal
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
@@ -47,11 +46,8 @@ _STATUS_FIELDS = ("start_time", "end_time", "provider_id", "time_tick")
 
 
 async def model_status(request: AnyRequest, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    principal = await optional_principal(request)
+    principal = await principal_or_anonymous(request)
     reg = registry(request)
-    if principal is None:
-        client = request.client.host if request.client else "unknown"
-        reg.anonymous_limiter.check(client)
     values = dict(body or {})
     values.update({key: request.query_params[key] for key in _STATUS_FIELDS if key in request.query_params})
     window = parse_window(values.get("start_time"), values.get("end_time"), values.get("time_tick"))
@@ -263,9 +259,7 @@ def _totals_wire(totals: Totals) -> dict[str, Any]:
 async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     """Cost and tokens per model and per UTC day, for the caller's organization (admins only).
     Default window: the last 30 days."""
-    principal = await require_principal(request)
-    if not principal.is_admin:
-        raise AccessProhibited()
+    principal = await require_admin(request)
     now = int(time.time())
     query = request.query_params
     end = parse_time(query["end_time"], "end_time") if "end_time" in query else now

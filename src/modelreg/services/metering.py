@@ -45,9 +45,13 @@ def totals_columns() -> list[Any]:
     return [func.coalesce(func.sum(getattr(U, name)), 0).label(name) for name in TOTAL_FIELDS]
 
 
+_FIELD_TYPES = {name: type(getattr(Totals(), name)) for name in TOTAL_FIELDS}
+"""int or float per field: SQL sums come back as Decimal (PostgreSQL) or int for float columns (SQLite)."""
+
+
 def totals_from(row: Any) -> Totals:
     values = row._mapping
-    return Totals(**{name: type(getattr(Totals(), name))(values[name] or 0) for name in TOTAL_FIELDS})
+    return Totals(**{name: kind(values[name] or 0) for name, kind in _FIELD_TYPES.items()})
 
 
 class Meter:

@@ -74,8 +74,7 @@ class OrgModels:
     ) -> None:
         self.throughput = throughput or {}
         """The organization's figures by model name (custom and built-in)."""
-        if self.throughput:
-            models = [_with_throughput(m, self.throughput.get(m.name)) for m in models]
+        models = [_with_throughput(m, self.throughput.get(m.name)) for m in models]
         self.builtin_overlay: dict[str, LLMModel] = {}
         """Built-ins this organization has figures for, as copies carrying them."""
         if catalog is not None:
@@ -102,8 +101,7 @@ class OrgModels:
 
     def with_throughput(self, throughput: dict[str, Throughput], catalog: Catalog) -> OrgModels:
         """The same models and providers with new figures (a new snapshot: new serial, empty memos)."""
-        models = [msgspec.structs.replace(m, throughput=None) for m in self.models]
-        return OrgModels(models, self.providers, in_memory=self.in_memory, throughput=throughput, catalog=catalog)
+        return OrgModels(self.models, self.providers, in_memory=self.in_memory, throughput=throughput, catalog=catalog)
 
     def builtin(self, model: LLMModel) -> LLMModel:
         """A built-in as this organization sees it (with its figures, if it has any)."""

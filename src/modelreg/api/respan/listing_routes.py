@@ -15,10 +15,10 @@ from litestar.params import FromQuery, QueryParameter
 from modelreg.api.common import (
     check_paging,
     decode_body,
-    optional_principal,
     page_link,
     page_offset,
     previous_page,
+    principal_or_anonymous,
     registry,
 )
 from modelreg.api.respan.convert import catalog_item_wire, model_bytes
@@ -41,14 +41,6 @@ class ListBody(msgspec.Struct, kw_only=True):
     filters: dict[str, Any] | None = None
     is_exporting: bool = False
     """Accepted for compatibility (dashboard exports); it changes nothing."""
-
-
-async def _caller(request: AnyRequest) -> Principal | None:
-    principal = await optional_principal(request)
-    if principal is None:
-        client = request.client.host if request.client else "unknown"
-        registry(request).anonymous_limiter.check(client)
-    return principal
 
 
 def quick_filters(request: AnyRequest) -> dict[str, Any]:
@@ -90,7 +82,7 @@ async def _list(
     check_paging(page, page_size)
     sort = parse_sort(sort_by)
     tree = parse_filters(raw_filters)
-    principal = await _caller(request)
+    principal = await principal_or_anonymous(request)
     offset = 0 if everything else page_offset(page, page_size)
     listing = registry(request).listing
 
@@ -148,7 +140,7 @@ async def list_models_with_filters(
 
 async def _summary(request: AnyRequest, raw_filters: Any) -> dict[str, Any]:
     tree = parse_filters(raw_filters)
-    principal = await _caller(request)
+    principal = await principal_or_anonymous(request)
     result = await registry(request).listing.run(principal, tree, parse_sort(None), 0, 0)
     return {
         "summary": {
