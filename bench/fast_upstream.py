@@ -27,6 +27,8 @@ from typing import Any
 
 import msgspec
 
+from bench.bare_app import lifespan
+
 __all__ = ["PROMPT_TOKENS", "REPLY_PIECES", "SPACED_S", "USAGE", "app", "completion_body", "stream_events"]
 
 UPSTREAM_KEY = os.environ.get("BENCH_UPSTREAM_KEY", "sk-bench-upstream")
@@ -145,16 +147,6 @@ def _error(message: str) -> bytes:
     return _ENCODER.encode({"error": {"message": message, "type": "invalid_request_error", "code": None}})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def _read_body(receive: Receive) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")
@@ -166,7 +158,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await lifespan(receive, send)
         return
     if scope["type"] != "http":
         return

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -27,7 +27,7 @@ from modelreg.config import Settings
 from modelreg.services import identity
 from modelreg.store.database import Database
 from modelreg.store.migrate import upgrade_to_head
-from modelreg.store.rows import RowBase
+from modelreg.store.rows import ApiKeyRow, CustomModelRow, OrganizationRow, ProviderRow, RowBase, UserRow
 from pg_server import PgServer, running_postgres
 
 SECRET = "test-secret-key-0123456789abcdef0123456789"
@@ -75,6 +75,19 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+async def row_counts(database_url: str) -> dict[str, int]:
+    """Rows of the identity and registry tables: live-server tests check they start from an empty database."""
+    db = Database(database_url)
+    try:
+        async with db.read() as session:
+            return {
+                row.__tablename__: int(await session.scalar(select(func.count()).select_from(row)) or 0)
+                for row in (OrganizationRow, UserRow, ApiKeyRow, ProviderRow, CustomModelRow)
+            }
+    finally:
+        await db.dispose()
 
 
 async def _wipe(database_url: str) -> None:

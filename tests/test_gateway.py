@@ -28,10 +28,10 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import live_server
-from conftest import Env, Org
+from conftest import Env, Org, row_counts
 from fake_upstream import FakeUpstream, error_body, expected_embedding, expected_reply, expected_usage
 from fake_upstream import running_fake_upstream as _running_fake_upstream
 from live_server import Server, free_port
@@ -39,7 +39,7 @@ from modelreg.catalog.load import Catalog
 from modelreg.store import counters
 from modelreg.store.database import Database
 from modelreg.store.memory import org_counter
-from modelreg.store.rows import ApiKeyRow, CustomModelRow, OrganizationRow, ProviderRow, UserRow
+from modelreg.store.rows import ProviderRow
 from modelreg.store.views import refresh_views
 
 T = TypeVar("T")
@@ -99,18 +99,6 @@ def listing_path_server(
 
 
 # ---- the helper every test uses ------------------------------------------------------------------
-
-
-async def _row_counts(database_url: str) -> dict[str, int]:
-    db = Database(database_url)
-    try:
-        async with db.read() as session:
-            return {
-                row.__tablename__: int(await session.scalar(select(func.count()).select_from(row)) or 0)
-                for row in (OrganizationRow, UserRow, ApiKeyRow, ProviderRow, CustomModelRow)
-            }
-    finally:
-        await db.dispose()
 
 
 async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -194,7 +182,7 @@ class Gateway:
 async def gw(
     env: Env, server: Server, upstream: FakeUpstream, decoy: FakeUpstream, ipv6: FakeUpstream
 ) -> AsyncIterator[Gateway]:
-    counts = await _row_counts(env.database_url)
+    counts = await row_counts(env.database_url)
     assert set(counts.values()) == {0}, f"rows left over from an earlier test: {counts}"
     for fake in (upstream, decoy, ipv6):
         fake.clear()

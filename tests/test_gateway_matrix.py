@@ -60,7 +60,7 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import func, select
 
-from conftest import Env, Org
+from conftest import Env, Org, row_counts
 from fake_upstream import FakeUpstream, expected_reply
 from fake_upstream import running_fake_upstream as _running_fake_upstream
 from live_server import Server
@@ -74,7 +74,6 @@ from test_gateway import (
     RIVAL_UPSTREAM_KEY,
     UPSTREAM_KEY,
     Gateway,
-    _row_counts,
     chat,
     run,
     running_server,
@@ -201,7 +200,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture
 async def gw(env: Env, server: Server, upstream: FakeUpstream) -> AsyncIterator[Gateway]:
-    counts = await _row_counts(env.database_url)
+    counts = await row_counts(env.database_url)
     assert set(counts.values()) == {0}, f"rows left over from an earlier test: {counts}"
     upstream.clear()
     # This module needs no decoy or IPv6 upstream: the one upstream stands in for them (they are never used).

@@ -21,13 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conftest import SECRET, Env, Org
+from conftest import SECRET, Env, Org, row_counts
 from modelreg.catalog.load import Catalog
 from modelreg.crypto import SecretBox
 from modelreg.store.database import Database
-from modelreg.store.rows import ApiKeyRow, CustomModelRow, OrganizationRow, ProviderRow, UserRow
+from modelreg.store.rows import ProviderRow
 
 os.environ.pop("RESPAN_API_KEY", None)  # read once at import by the client; it would override our keys
 
@@ -137,21 +137,9 @@ class Live:
                 await result
 
 
-async def _row_counts(database_url: str) -> dict[str, int]:
-    db = Database(database_url)
-    try:
-        async with db.read() as session:
-            return {
-                row.__tablename__: int(await session.scalar(select(func.count()).select_from(row)) or 0)
-                for row in (OrganizationRow, UserRow, ApiKeyRow, ProviderRow, CustomModelRow)
-            }
-    finally:
-        await db.dispose()
-
-
 @pytest.fixture
 async def live(env: Env, server: Server) -> AsyncIterator[Live]:
-    counts = await _row_counts(env.database_url)
+    counts = await row_counts(env.database_url)
     assert set(counts.values()) == {0}, f"rows left over from an earlier test: {counts}"
     helper = Live(server, env)
     yield helper
