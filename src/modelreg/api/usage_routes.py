@@ -28,7 +28,7 @@ from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
 from modelreg.domain.principal import Principal
-from modelreg.domain.provider import BuiltinProvider
+from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Call, TokenUsage, Totals, call_cost, outcome_of
 from modelreg.gateway.routing import upstream_provider
 from modelreg.services.usage_reports import MAX_WINDOW_SECONDS, Window, iso, parse_time, parse_window, summed
@@ -189,7 +189,7 @@ async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
     calls: list[Call] = []
     for log in logs:
         model = await reg.models.get(principal, log.model)  # NotFound: 404 like any missing object
-        provider_id = _reported_provider(model, log.provider_id, snapshot.provider_ids, snapshot.providers)
+        provider_id = _reported_provider(model, log.provider_id, snapshot.providers)
         usage = _reported_usage(log)
         at = parse_time(log.start_time, "start_time") if log.start_time is not None else now - log.latency
         if not now - MAX_WINDOW_SECONDS <= at <= now + 300:
@@ -214,7 +214,7 @@ async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
     return RequestLogsAccepted(accepted=len(calls))
 
 
-def _reported_provider(model: LLMModel, given: str | None, own: frozenset[str], providers: dict[str, Any]) -> str:
+def _reported_provider(model: LLMModel, given: str | None, providers: dict[str, Provider]) -> str:
     """The provider a reported call went through: one of the organization's providers, or the model's
     built-in provider; anything else is not found (it may be another organization's)."""
     routed = upstream_provider(model, providers)
@@ -223,7 +223,7 @@ def _reported_provider(model: LLMModel, given: str | None, own: frozenset[str], 
         if routed is not None:
             return routed.provider_id
         return builtin or ""
-    if given in own or given == builtin:
+    if given in providers or given == builtin:
         return given
     raise NotFound()
 
