@@ -138,3 +138,17 @@ class TestThroughputAndCost:
         model = await eventually(gw, acme.org, "/api/models/team-embed/", lambda b: b["throughput"] is not None)
         assert model["throughput"]["number_of_requests"] == 1
         assert model["throughput"]["average_ttft"] is None and model["throughput"]["average_tps"] is None
+
+    async def test_a_window_ending_inside_a_second_includes_that_second(self, gw: Gateway) -> None:
+        """A call at mm:00.2 lies inside a window that ends at mm:00.5 (an end_time is never cut to whole seconds
+        below it: a report asked for "now" in the first second of a minute used to miss that minute)."""
+        acme = await gw.tenant()
+        boundary = int(time.time()) // 60 * 60 - 120
+        log = {"model": "team-gpt", "latency": 0.1, "start_time": boundary + 0.2}
+        await gw.call(acme.org, "POST", "/api/request-logs/", log, expect=202)
+        await eventually(gw, acme.org, "/api/usage/", lambda b: b["totals"]["requests"] == 1)
+        window = f"start_time={boundary - 3600}&end_time={boundary + 0.5}"
+        report = (await gw.call(acme.org, "GET", f"/api/usage/?{window}")).json()
+        assert report["totals"]["requests"] == 1
+        status = (await gw.call(acme.org, "GET", f"/api/models/team-gpt/status/?{window}&time_tick=hour")).json()
+        assert status["status"]["number_of_requests"] == 1

@@ -260,7 +260,7 @@ async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     """Cost and tokens per model and per UTC day, for the caller's organization (admins only).
     Default window: the last 30 days."""
     principal = await require_admin(request)
-    now = int(time.time())
+    now = time.time()
     query = request.query_params
     end = parse_time(query["end_time"], "end_time") if "end_time" in query else now
     start = parse_time(query["start_time"], "start_time") if "start_time" in query else end - 30 * 86400

@@ -5,6 +5,7 @@ derived from the sums, so a tick's average is over its calls, not an average of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +41,7 @@ class Window(msgspec.Struct, frozen=True):
         return list(range(first, self.end, self.seconds))
 
 
-def parse_time(value: Any, field: str) -> int:
+def parse_time(value: Any, field: str) -> float:
     """ISO-8601 (a trailing Z is fine; no zone means UTC) or a unix timestamp in seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
@@ -60,12 +61,13 @@ def parse_time(value: Any, field: str) -> int:
         raise InvalidInput("This field is required.", field)
     if not 0 <= seconds < 253402300800:  # year 10000
         raise InvalidInput("Enter a valid ISO-8601 datetime or unix timestamp.", field)
-    return int(seconds)
+    return seconds
 
 
 def parse_window(start_raw: Any, end_raw: Any, tick_raw: Any) -> Window:
-    start = parse_time(start_raw, "start_time")
-    end = parse_time(end_raw, "end_time")
+    # Whole seconds that cover the window: a call at 12:07:00.3 is inside a window ending "now" at 12:07:00.4.
+    start = math.floor(parse_time(start_raw, "start_time"))
+    end = math.ceil(parse_time(end_raw, "end_time"))
     if end <= start:
         raise InvalidInput("end_time must be after start_time.", "end_time")
     if end - start > MAX_WINDOW_SECONDS:
