@@ -35,7 +35,7 @@ GROUPS = {"editors": "a"}
 ID_TAKEN = "Uh-oh! This model id is already registered. Please choose another model id string."
 WEBUI_KEYS = {
     "id", "user_id", "base_model_id", "name", "params", "meta", "access_grants", "is_active", "created_at",
-    "updated_at", "write_access", "throughput",
+    "updated_at", "write_access", "throughput", "pricing_tiers",
 }  # fmt: skip
 
 
@@ -682,9 +682,9 @@ async def test_seed_example_request_gives_the_seeds_response(env: Env) -> None:
     seed = json.loads(SEED_RESPONSE)
     assert set(seed) <= set(body)
     # The extra keys: Open WebUI's ModelAccessResponse field, true for the owner, and modelreg's measured
-    # figures (null without traffic).
-    assert set(body) - set(seed) == {"write_access", "throughput"} and body["write_access"] is True
-    assert body["throughput"] is None
+    # figures (null without traffic) and resolved price tiers (none here).
+    assert set(body) - set(seed) == {"write_access", "throughput", "pricing_tiers"} and body["write_access"] is True
+    assert body["throughput"] is None and body["pricing_tiers"] == []
     for key in ("id", "user_id", "name", "params", "access_grants", "is_active"):
         assert body[key] == seed[key], key
     # base_model_id is stored canonical (docs/decisions.md: "base_model_name is stored canonical").

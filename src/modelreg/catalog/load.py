@@ -18,6 +18,7 @@ import msgspec
 
 from modelreg.domain.errors import AmbiguousModelName
 from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.pricing import PriceTier
 from modelreg.domain.provider import BuiltinProvider
 
 __all__ = ["SNAPSHOT_PATH", "Catalog", "CatalogEntry", "load_catalog"]
@@ -40,6 +41,7 @@ class CatalogEntry(msgspec.Struct, kw_only=True):
     output_cost: float | None = None
     cache_hit_input_cost: float | None = None
     cache_creation_input_cost: float | None = None
+    pricing_tiers: list[PriceTier] = msgspec.field(default_factory=list)
     streaming_support: int = 0
     function_call: int = 0
     image_support: int = 0
@@ -124,6 +126,7 @@ def _to_model(entry: CatalogEntry, provider: BuiltinProvider, today: date) -> LL
         output_cost=entry.output_cost,
         cache_hit_input_cost=entry.cache_hit_input_cost,
         cache_creation_input_cost=entry.cache_creation_input_cost,
+        pricing_tiers=tuple(entry.pricing_tiers),
         max_context_window=entry.max_context_window,
         max_output_tokens=entry.max_output_tokens,
         streaming_support=entry.streaming_support,

@@ -27,6 +27,8 @@ def resolve(model: CustomModel, base: LLMModel | None) -> LLMModel:
                 values[field] = getattr(base, field)
     if values["model_type"] is None:
         values["model_type"] = "chat"
+    if values["pricing_tiers"] is None:
+        values["pricing_tiers"] = ()
     provider = model.provider if model.provider is not None else (base.provider if base else None)
     return LLMModel(
         name=model.name,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from modelreg.domain.grants import Grant
+from modelreg.domain.pricing import PriceTier
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Throughput
 
@@ -41,6 +42,7 @@ INHERITABLE_FIELDS = (
     "streaming_support",
     "function_call",
     "image_support",
+    "pricing_tiers",
 )
 
 
@@ -58,6 +60,8 @@ class LLMModel(msgspec.Struct, kw_only=True):
     output_cost: float | None = None
     cache_hit_input_cost: float | None = None
     cache_creation_input_cost: float | None = None
+    pricing_tiers: tuple[PriceTier, ...] = ()
+    """Prices above prompt-size thresholds (domain/pricing.py), ascending; empty = one price at any size."""
     max_context_window: int | None = None
     max_output_tokens: int | None = None
     streaming_support: int | None = None
@@ -108,6 +112,8 @@ class CustomModel(msgspec.Struct, kw_only=True):
     output_cost: float | None = None
     cache_hit_input_cost: float | None = None
     cache_creation_input_cost: float | None = None
+    pricing_tiers: tuple[PriceTier, ...] | None = None
+    """None inherits the base's tiers as a whole; () means none (whatever the base has)."""
     max_context_window: int | None = None
     streaming_support: int | None = None
     function_call: int | None = None

@@ -5,7 +5,8 @@ Token counts come from the upstream's OpenAI-style `usage` object. Cached input 
 proxies); cache creation from `cache_creation_input_tokens` or `prompt_tokens_details.cache_creation_tokens`.
 Both are part of `prompt_tokens`, so fresh input = prompt - cache hits - cache creation.
 
-Prices are the model's resolved prices per 1M tokens (custom prices and inheritance included). A missing
+Prices are the model's resolved prices per 1M tokens (custom prices, inheritance and the tier the prompt falls
+in included: domain/pricing.py). A missing
 cache price falls back to `input_cost`; an explicit 0 is 0. A call whose model has no input or output price
 is counted as `unpriced` rather than silently treated as free.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+
+from modelreg.domain.pricing import Prices, prices_for
 
 if TYPE_CHECKING:  # llm_model imports Throughput from here
     from modelreg.domain.llm_model import LLMModel
@@ -60,19 +63,29 @@ def token_usage(usage: Any) -> TokenUsage | None:
 
 
 def call_cost(model: LLMModel, usage: TokenUsage) -> float | None:
-    """USD for these tokens at the model's resolved prices; None when the model has no price."""
-    if model.input_cost is None or (usage.completion_tokens and model.output_cost is None):
-        return None
-    hit_price = model.cache_hit_input_cost if model.cache_hit_input_cost is not None else model.input_cost
-    creation_price = (
-        model.cache_creation_input_cost if model.cache_creation_input_cost is not None else model.input_cost
+    """USD for these tokens at the model's resolved prices, in the tier the prompt falls in
+    (domain/pricing.py); None when the model has no price."""
+    prices = prices_for(
+        Prices(
+            input_cost=model.input_cost,
+            output_cost=model.output_cost,
+            cache_hit_input_cost=model.cache_hit_input_cost,
+            cache_creation_input_cost=model.cache_creation_input_cost,
+        ),
+        model.pricing_tiers,
+        usage.prompt_tokens,
     )
+    input_cost = prices.input_cost
+    if input_cost is None or (usage.completion_tokens and prices.output_cost is None):
+        return None
+    hit_price = prices.cache_hit_input_cost if prices.cache_hit_input_cost is not None else input_cost
+    creation_price = prices.cache_creation_input_cost if prices.cache_creation_input_cost is not None else input_cost
     fresh = usage.prompt_tokens - usage.cache_hit_tokens - usage.cache_creation_tokens
     total = (
-        fresh * model.input_cost
+        fresh * input_cost
         + usage.cache_hit_tokens * hit_price
         + usage.cache_creation_tokens * creation_price
-        + usage.completion_tokens * (model.output_cost or 0.0)
+        + usage.completion_tokens * (prices.output_cost or 0.0)
     )
     return total / PER_TOKENS
 

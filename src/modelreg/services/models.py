@@ -24,6 +24,7 @@ from modelreg.domain.grants import DEFAULT_GRANTS, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
 from modelreg.domain.names import could_be_stored, validate_model_name, validate_name
+from modelreg.domain.pricing import tiers_to_json, validate_tiers
 from modelreg.domain.principal import Principal
 from modelreg.services.identity import organization_principals
 from modelreg.services.providers import check_if_match
@@ -49,7 +50,12 @@ __all__ = ["ModelChanges", "ModelService"]
 UNSET: Any = msgspec.UNSET
 
 # Fields of ModelChanges that map 1:1 onto CustomModelRow columns.
-_COLUMN_FIELDS = (*INHERITABLE_FIELDS, "supported_params_override", "params", "meta")
+_COLUMN_FIELDS = (
+    *(f for f in INHERITABLE_FIELDS if f != "pricing_tiers"),
+    "supported_params_override",
+    "params",
+    "meta",
+)
 
 
 class ModelChanges(msgspec.Struct, kw_only=True):
@@ -63,6 +69,8 @@ class ModelChanges(msgspec.Struct, kw_only=True):
     output_cost: float | msgspec.UnsetType | None = msgspec.UNSET
     cache_hit_input_cost: float | msgspec.UnsetType | None = msgspec.UNSET
     cache_creation_input_cost: float | msgspec.UnsetType | None = msgspec.UNSET
+    pricing_tiers: list[Any] | msgspec.UnsetType | None = msgspec.UNSET
+    """Replaces the model's tiers as a whole (validated here, whichever dialect); None inherits the base's."""
     max_context_window: int | msgspec.UnsetType | None = msgspec.UNSET
     streaming_support: int | msgspec.UnsetType | None = msgspec.UNSET
     function_call: int | msgspec.UnsetType | None = msgspec.UNSET
@@ -290,6 +298,10 @@ class ModelService:
             value = getattr(changes, field)
             if value is not msgspec.UNSET:
                 setattr(row, field, value)
+        if changes.pricing_tiers is not msgspec.UNSET:
+            row.pricing_tiers = (
+                None if changes.pricing_tiers is None else tiers_to_json(validate_tiers(changes.pricing_tiers))
+            )
         if row.display_name is not None:
             validate_name(row.display_name, "display_name")
         if row.model_type is not None and row.model_type not in MODEL_TYPES:

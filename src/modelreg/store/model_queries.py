@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.domain.grants import Grant
 from modelreg.domain.llm_model import CustomModel
+from modelreg.domain.pricing import tiers_from_json
 from modelreg.domain.provider import Provider
 from modelreg.store.rows import CustomModelRow, ModelGrantRow, ProviderRow
 
@@ -63,6 +64,7 @@ def custom_model_from_row(
         output_cost=row.output_cost,
         cache_hit_input_cost=row.cache_hit_input_cost,
         cache_creation_input_cost=row.cache_creation_input_cost,
+        pricing_tiers=tiers_from_json(row.pricing_tiers),
         max_context_window=row.max_context_window,
         streaming_support=row.streaming_support,
         function_call=row.function_call,

@@ -153,6 +153,8 @@ class CustomModelRow(RowBase):
     output_cost: Mapped[float | None] = mapped_column(Float)
     cache_hit_input_cost: Mapped[float | None] = mapped_column(Float)
     cache_creation_input_cost: Mapped[float | None] = mapped_column(Float)
+    pricing_tiers: Mapped[list[Any] | None] = mapped_column(JSON)
+    """[{above_input_tokens, input_cost, ...}, ...] ascending; NULL inherits, [] means no tiers."""
     max_context_window: Mapped[int | None] = mapped_column(Integer)
     streaming_support: Mapped[int | None] = mapped_column(SmallInteger)
     function_call: Mapped[int | None] = mapped_column(SmallInteger)
@@ -227,6 +229,7 @@ class ModelViewRow(RowBase):
     output_cost: Mapped[float | None] = mapped_column(Float)
     cache_hit_input_cost: Mapped[float | None] = mapped_column(Float)
     cache_creation_input_cost: Mapped[float | None] = mapped_column(Float)
+    pricing_tiers: Mapped[list[Any] | None] = mapped_column(JSON)
     max_context_window: Mapped[int | None] = mapped_column(Integer)
     max_output_tokens: Mapped[int | None] = mapped_column(Integer)
     streaming_support: Mapped[int | None] = mapped_column(SmallInteger)

@@ -18,6 +18,7 @@ from modelreg.catalog.load import Catalog
 from modelreg.domain.grants import Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.pricing import tiers_from_json, tiers_to_json
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import has_discount
@@ -94,6 +95,7 @@ def view_values(model: LLMModel) -> dict[str, Any]:
         "output_cost": model.output_cost,
         "cache_hit_input_cost": model.cache_hit_input_cost,
         "cache_creation_input_cost": model.cache_creation_input_cost,
+        "pricing_tiers": tiers_to_json(model.pricing_tiers),
         "max_context_window": model.max_context_window,
         "max_output_tokens": model.max_output_tokens,
         "streaming_support": model.streaming_support,
@@ -130,6 +132,7 @@ def model_from_view(row: ModelViewRow, catalog: Catalog, throughput: Throughput 
         output_cost=row.output_cost,
         cache_hit_input_cost=row.cache_hit_input_cost,
         cache_creation_input_cost=row.cache_creation_input_cost,
+        pricing_tiers=tiers_from_json(row.pricing_tiers) or (),
         max_context_window=row.max_context_window,
         max_output_tokens=row.max_output_tokens,
         streaming_support=row.streaming_support,

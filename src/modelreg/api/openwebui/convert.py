@@ -7,6 +7,7 @@ import msgspec
 from modelreg.api.grants import grants_from_wire, grants_to_wire
 from modelreg.api.meta import CAPABILITY_FLAGS, meta_view, split_meta
 from modelreg.api.openwebui.schemas import WebUIModel, WebUIModelForm, WebUIThroughput
+from modelreg.api.pricing import tiers_from_wire, tiers_to_wire
 from modelreg.domain.access import can_write, readable_params
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -25,6 +26,7 @@ def form_changes(form: WebUIModelForm) -> ModelChanges:
         display_name=form.name,
         base_model_name=form.base_model_id,
         provider_id=form.custom_provider_id,
+        pricing_tiers=tiers_from_wire(form.pricing_tiers),
         params=form.params,
         meta=meta,
         access_grants=msgspec.UNSET if form.access_grants is msgspec.UNSET else grants_from_wire(form.access_grants),
@@ -64,4 +66,5 @@ def model_wire(model: LLMModel, principal: Principal | None) -> WebUIModel:
         throughput=msgspec.convert(model.throughput, WebUIThroughput, from_attributes=True)
         if model.throughput
         else None,
+        pricing_tiers=tiers_to_wire(model.pricing_tiers),
     )

@@ -15,6 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from modelreg.api.grants import WireGrant
+from modelreg.api.pricing import WireTier, WireTiers
 
 __all__ = [
     "WebUIAccessForm",
@@ -43,6 +44,8 @@ class WebUIModelForm(msgspec.Struct, kw_only=True):
     is_active: bool = True
     custom_provider_id: Id | UnsetType | None = UNSET
     """modelreg extension: a model without base_model_id needs a provider to be callable."""
+    pricing_tiers: WireTiers | UnsetType | None = UNSET
+    """modelreg extension (the Respan view's field): kept when omitted, null inherits the base's tiers."""
 
 
 class WebUIAccessForm(msgspec.Struct, kw_only=True):
@@ -86,6 +89,8 @@ class WebUIModel(msgspec.Struct, kw_only=True):
     updated_at: int | None
     write_access: bool
     throughput: WebUIThroughput | None = None
+    pricing_tiers: list[WireTier] = msgspec.field(default_factory=list)
+    """modelreg extension: the resolved tiers, as in the Respan view."""
 
 
 class WebUIModelPage(msgspec.Struct, kw_only=True):

@@ -8,6 +8,7 @@ import msgspec
 
 from modelreg.api.grants import grants_from_wire, grants_to_wire
 from modelreg.api.meta import meta_view, split_meta
+from modelreg.api.pricing import tiers_from_wire, tiers_to_wire
 from modelreg.api.respan.schemas import (
     CatalogItem,
     CatalogProvider,
@@ -61,6 +62,7 @@ def model_changes(body: RespanModelWrite) -> ModelChanges:
         output_cost=body.output_cost,
         cache_hit_input_cost=body.cache_hit_input_cost,
         cache_creation_input_cost=body.cache_creation_input_cost,
+        pricing_tiers=tiers_from_wire(body.pricing_tiers),
         max_context_window=body.max_context_window,
         streaming_support=body.streaming_support,
         function_call=body.function_call,
@@ -132,6 +134,7 @@ def model_wire(model: LLMModel, principal: Principal | None = None) -> RespanMod
         output_cost=model.output_cost,
         cache_hit_input_cost=model.cache_hit_input_cost,
         cache_creation_input_cost=model.cache_creation_input_cost,
+        pricing_tiers=tiers_to_wire(model.pricing_tiers),
         max_context_window=model.max_context_window,
         streaming_support=model.streaming_support,
         function_call=model.function_call,

@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from modelreg.api.grants import WireGrant
+from modelreg.api.pricing import WireTier, WireTiers
 
 __all__ = [
     "RespanModel",
@@ -47,6 +48,8 @@ class RespanModelWrite(msgspec.Struct, kw_only=True):
     output_cost: Cost | UnsetType | None = UNSET
     cache_hit_input_cost: Cost | UnsetType | None = UNSET
     cache_creation_input_cost: Cost | UnsetType | None = UNSET
+    pricing_tiers: WireTiers | UnsetType | None = UNSET
+    """modelreg extension: prices above prompt-size thresholds (docs/pricing.md); null inherits the base's."""
     max_context_window: ContextWindow | UnsetType | None = UNSET
     streaming_support: Flag | UnsetType | None = UNSET
     function_call: Flag | UnsetType | None = UNSET
@@ -105,6 +108,8 @@ class RespanModel(msgspec.Struct, kw_only=True):
     output_cost: float | None
     cache_hit_input_cost: float | None
     cache_creation_input_cost: float | None
+    pricing_tiers: list[WireTier]
+    """modelreg extension: the resolved tiers (own or inherited); [] when one price applies at any size."""
     max_context_window: int | None
     streaming_support: int | None
     function_call: int | None
