@@ -1,0 +1,361 @@
+"""litellm's ``model_prices_and_context_window`` JSON -> a full catalog snapshot (``from_litellm``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from modelreg.catalog.sources.common import (
+    DEFAULT_CREDENTIALS,
+    FORMAT,
+    CatalogFormatError,
+    ConversionStats,
+    derive_display_name,
+    finite_number,
+    pick_primary,
+    round_sig,
+    short,
+    title_words,
+    type_name,
+    valid_name,
+)
+
+__all__ = ["from_litellm"]
+
+# litellm mode -> catalog model_type; every other mode is skipped.
+MODE_TO_TYPE: dict[str, str] = {
+    "chat": "chat",
+    "completion": "chat",
+    "embedding": "embedding",
+    "audio_speech": "speech",
+    "audio_transcription": "transcription",
+}
+
+# Default supported_params per model type, used when litellm carries no explicit list.
+# Chat sets are then adjusted by the capability flags (see _chat_params()).
+DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
+    "chat": (
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "stream",
+        "user",
+        "logit_bias",
+    ),
+    "chat_tools": ("tools", "tool_choice", "parallel_tool_calls"),
+    "chat_response_schema": ("response_format",),
+    "chat_reasoning": ("reasoning_effort",),
+    "embedding": ("encoding_format", "dimensions", "user"),
+    "speech": ("voice", "response_format", "speed"),
+    "transcription": ("language", "prompt", "response_format", "temperature"),
+}
+# Dropped from chat models whose litellm entry says supports_sampling_params: false.
+SAMPLING_PARAMS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty", "logit_bias"})
+# litellm entry keys that, if present, hold an explicit parameter list.
+EXPLICIT_PARAM_KEYS = ("supported_openai_params", "supported_params")
+# litellm entry keys that, if true, say an embedding model accepts `dimensions`.
+DIMENSIONS_FLAGS = ("supports_dimensions", "supports_embedding_dimensions")
+
+PROVIDER_NAMES: dict[str, str] = {
+    "ai21": "AI21 Labs",
+    "aihubmix": "AIHubMix",
+    "amazon_nova": "Amazon Nova",
+    "anthropic": "Anthropic",
+    "anyscale": "Anyscale",
+    "assemblyai": "AssemblyAI",
+    "aws_polly": "AWS Polly",
+    "azure": "Azure OpenAI",
+    "azure_ai": "Azure AI Foundry",
+    "azure_text": "Azure OpenAI",
+    "bedrock": "AWS Bedrock",
+    "bedrock_converse": "AWS Bedrock",
+    "bedrock_mantle": "AWS Bedrock Mantle",
+    "cerebras": "Cerebras",
+    "cloudflare": "Cloudflare Workers AI",
+    "codestral": "Mistral AI (Codestral)",
+    "cohere": "Cohere",
+    "cohere_chat": "Cohere",
+    "dashscope": "Alibaba DashScope",
+    "databricks": "Databricks",
+    "deepgram": "Deepgram",
+    "deepinfra": "DeepInfra",
+    "deepseek": "DeepSeek",
+    "elevenlabs": "ElevenLabs",
+    "fal_ai": "fal.ai",
+    "fireworks_ai": "Fireworks AI",
+    "fireworks_ai-embedding-models": "Fireworks AI",
+    "friendliai": "FriendliAI",
+    "gemini": "Google Gemini",
+    "gigachat": "GigaChat",
+    "github_copilot": "GitHub Copilot",
+    "gmi": "GMI Cloud",
+    "gradient_ai": "DigitalOcean Gradient AI",
+    "groq": "Groq",
+    "huggingface": "Hugging Face",
+    "hyperbolic": "Hyperbolic",
+    "inception": "Inception",
+    "lambda_ai": "Lambda",
+    "libertai": "LibertAI",
+    "llamagate": "LlamaGate",
+    "meta_llama": "Meta Llama API",
+    "minimax": "MiniMax",
+    "mistral": "Mistral AI",
+    "moonshot": "Moonshot AI",
+    "nebius": "Nebius",
+    "nlp_cloud": "NLP Cloud",
+    "novita": "Novita AI",
+    "oci": "Oracle Cloud Infrastructure",
+    "ollama": "Ollama",
+    "openai": "OpenAI",
+    "openinfer": "OpenInfer",
+    "openrouter": "OpenRouter",
+    "ovhcloud": "OVHcloud AI Endpoints",
+    "perplexity": "Perplexity",
+    "publicai": "PublicAI",
+    "qwencloud": "Qwen Cloud",
+    "replicate": "Replicate",
+    "runwayml": "Runway",
+    "sagemaker": "AWS SageMaker",
+    "sambanova": "SambaNova",
+    "snowflake": "Snowflake",
+    "text-completion-codestral": "Mistral AI (Codestral)",
+    "text-completion-inception": "Inception",
+    "text-completion-openai": "OpenAI",
+    "together_ai": "Together AI",
+    "transcribe": "AWS Transcribe",
+    "v0": "v0",
+    "vercel_ai_gateway": "Vercel AI Gateway",
+    "volcengine": "Volcengine",
+    "voyage": "Voyage AI",
+    "wandb": "Weights & Biases",
+    "watsonx": "IBM watsonx",
+    "xai": "xAI",
+    "xiaomi_mimo": "Xiaomi MiMo",
+    "zai": "Z.AI",
+}
+VERTEX_PROVIDER_NAME = "Google Vertex AI"
+
+FILTERED_PROVIDERS = frozenset({"openai", "azure", "azure_text", "text-completion-openai"})
+
+AWS_CREDENTIALS = ("aws_access_key_id", "aws_secret_access_key", "aws_region_name")
+VERTEX_CREDENTIALS = ("vertex_project", "vertex_location", "vertex_credentials")
+CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "azure": ("api_key", "api_base", "api_version"),
+    "azure_text": ("api_key", "api_base", "api_version"),
+    "azure_ai": ("api_key", "api_base"),
+    "aws_polly": AWS_CREDENTIALS,
+    "sagemaker": AWS_CREDENTIALS,
+    "transcribe": AWS_CREDENTIALS,
+    "cloudflare": ("api_key", "account_id"),
+    "databricks": ("api_key", "api_base"),
+    "snowflake": ("api_key", "account_id"),
+    "watsonx": ("api_key", "api_base", "project_id"),
+    # local servers: no key, just where they listen
+    "ollama": ("api_base",),
+    "lemonade": ("api_base",),
+    "lm_studio": ("api_base",),
+    "hosted_vllm": ("api_base",),
+    "vllm": ("api_base",),
+    "llamafile": ("api_base",),
+    "xinference": ("api_base",),
+}
+
+
+def _per_token_to_mtok(value: Any, where: str) -> float | None:
+    """litellm prices are USD per token; the catalog wants USD per 1M tokens."""
+    number = finite_number(value, where, parse_strings=True)
+    return None if number is None else round_sig(number * 1_000_000)
+
+
+def _token_limit(value: Any, where: str) -> int | None:
+    """litellm token limits as int; None for missing, non-integral or non-positive values."""
+    number = finite_number(value, where, parse_strings=True, negative_ok=True)
+    if number is None or number != int(number) or number <= 0:
+        return None
+    return int(number)
+
+
+def _flag(entry: Mapping[str, Any], key: str) -> int:
+    """A litellm boolean capability flag as 0/1 (missing, or anything but true, means no)."""
+    return 1 if entry.get(key) is True else 0
+
+
+def _iso_date(value: Any) -> str | None:
+    """litellm's deprecation_date, kept only when it is a real YYYY-MM-DD date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        return None
+
+
+def _litellm_prices(entry: Mapping[str, Any], where: str) -> dict[str, float | None]:
+    """Per-token litellm prices converted to per-1M; cache read falls back to *_cache_hit."""
+    cache_read_key = "cache_read_input_token_cost"
+    if entry.get(cache_read_key) is None:
+        cache_read_key = "input_cost_per_token_cache_hit"
+    sources = {
+        "input_cost": "input_cost_per_token",
+        "output_cost": "output_cost_per_token",
+        "cache_hit_input_cost": cache_read_key,
+        "cache_creation_input_cost": "cache_creation_input_token_cost",
+    }
+    return {name: _per_token_to_mtok(entry.get(key), f"{where}: {key}") for name, key in sources.items()}
+
+
+def _chat_params(entry: Mapping[str, Any], streaming: int) -> list[str]:
+    """Default chat parameters, adjusted by litellm's capability flags."""
+    params = list(DEFAULT_PARAMS["chat"])
+    if entry.get("supports_sampling_params") is False:
+        params = [p for p in params if p not in SAMPLING_PARAMS]
+    if not streaming:
+        params.remove("stream")
+    if entry.get("supports_function_calling") is True:
+        params += DEFAULT_PARAMS["chat_tools"]
+    if entry.get("supports_response_schema") is True:
+        params += DEFAULT_PARAMS["chat_response_schema"]
+    if entry.get("supports_reasoning") is True:
+        params += DEFAULT_PARAMS["chat_reasoning"]
+    return params
+
+
+def _supported_params(entry: Mapping[str, Any], model_type: str, streaming: int) -> list[str]:
+    """An explicit litellm parameter list when present, else the documented default set."""
+    for key in EXPLICIT_PARAM_KEYS:
+        explicit = entry.get(key)
+        if isinstance(explicit, list) and all(isinstance(p, str) for p in explicit):
+            return list(dict.fromkeys(explicit))
+    if model_type == "chat":
+        return _chat_params(entry, streaming)
+    params = list(DEFAULT_PARAMS[model_type])
+    if model_type == "embedding" and not any(entry.get(k) is True for k in DIMENSIONS_FLAGS):
+        params.remove("dimensions")
+    return params
+
+
+def _catalog_name(key: str, provider: str) -> str:
+    """model_name: the litellm key if it already carries "<provider>/", else prefix it."""
+    return key if key.startswith(provider + "/") else f"{provider}/{key}"
+
+
+def _litellm_model(model_name: str, keys: list[str], entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """One catalog model record from litellm data alone, in the field order the loader documents."""
+    provider: str = entry["litellm_provider"]
+    model_type = MODE_TO_TYPE[entry["mode"]]
+    native_name = model_name[len(provider) + 1 :]
+    prices = _litellm_prices(entry, where)
+    streaming = 0
+    if model_type == "chat":
+        streaming = 0 if entry.get("supports_native_streaming") is False else 1
+    max_input = _token_limit(entry.get("max_input_tokens"), f"{where}: max_input_tokens")
+    max_tokens = _token_limit(entry.get("max_tokens"), f"{where}: max_tokens")
+    return {
+        "model_name": model_name,
+        "native_name": native_name,
+        "aliases": [k for k in sorted(keys) if k != model_name and valid_name(k)],
+        "provider_id": provider,
+        "display_name": derive_display_name(native_name),
+        "model_type": model_type,
+        "max_context_window": max_input if max_input is not None else max_tokens,
+        "max_output_tokens": _token_limit(entry.get("max_output_tokens"), f"{where}: max_output_tokens"),
+        **prices,
+        "streaming_support": streaming,
+        "function_call": _flag(entry, "supports_function_calling"),
+        "image_support": _flag(entry, "supports_vision"),
+        "supported_params": _supported_params(entry, model_type, streaming),
+        "deprecation_date": _iso_date(entry.get("deprecation_date")),
+    }
+
+
+def _provider_name(provider: str) -> str:
+    """Readable provider name: the table, Vertex for vertex_ai*, else the title-cased id."""
+    if provider in PROVIDER_NAMES:
+        return PROVIDER_NAMES[provider]
+    if provider.startswith("vertex_ai"):
+        return VERTEX_PROVIDER_NAME
+    if provider.startswith("bedrock"):
+        return PROVIDER_NAMES["bedrock"]
+    return title_words(provider)
+
+
+def _credential_fields(provider: str) -> list[str]:
+    """Which credentials a deployment of this provider needs (api_key unless known otherwise)."""
+    if provider in CREDENTIAL_FIELDS:
+        return list(CREDENTIAL_FIELDS[provider])
+    if provider.startswith("bedrock"):
+        return list(AWS_CREDENTIALS)
+    if provider.startswith("vertex_ai"):
+        return list(VERTEX_CREDENTIALS)
+    return list(DEFAULT_CREDENTIALS)
+
+
+def _providers_table(models: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One entry per provider id used by any model, sorted by id."""
+    ids = sorted({m["provider_id"] for m in models})
+    return {
+        pid: {
+            "provider_name": _provider_name(pid),
+            "moderation": "Filtered" if pid in FILTERED_PROVIDERS else "Unfiltered",
+            "credential_fields": _credential_fields(pid),
+        }
+        for pid in ids
+    }
+
+
+def from_litellm(
+    data: Mapping[str, Any], *, litellm_version: str | None = None, stats: ConversionStats | None = None
+) -> dict[str, Any]:
+    """A full snapshot from litellm's ``model_prices_and_context_window`` JSON (litellm data only).
+
+    Entries whose ``mode`` is missing or not one of chat, completion, embedding, audio_speech,
+    audio_transcription are skipped, and so are entries whose model_name would break the name
+    rules; keys naming the same model are merged (the un-prefixed key's data wins, the other keys
+    become aliases). Anything else malformed raises CatalogFormatError.
+    """
+    if not isinstance(data, Mapping):
+        raise CatalogFormatError(f"litellm data: expected a JSON object of model entries, got {type_name(data)}")
+    counts = stats if stats is not None else ConversionStats()
+    grouped: dict[str, list[str]] = {}
+    for key, entry in data.items():
+        if not isinstance(key, str):
+            raise CatalogFormatError(f"litellm data: entry keys must be strings, got {short(key)}")
+        where = f"litellm entry {short(key)}"
+        if not isinstance(entry, Mapping):
+            raise CatalogFormatError(f"{where}: expected an object, got {type_name(entry)}")
+        mode = entry.get("mode")
+        if mode is not None and not isinstance(mode, str):
+            raise CatalogFormatError(f"{where}: mode must be a string, got {type_name(mode)} {short(mode)}")
+        if mode not in MODE_TO_TYPE:
+            counts.skipped_mode += 1
+            continue
+        provider = entry.get("litellm_provider")
+        if not isinstance(provider, str) or not provider:
+            raise CatalogFormatError(f"{where}: litellm_provider must be a non-empty string, got {short(provider)}")
+        name = _catalog_name(key, provider)
+        if not valid_name(name):
+            counts.skipped_name += 1
+            continue
+        grouped.setdefault(name, []).append(key)
+
+    models = []
+    for model_name in sorted(grouped):
+        keys = grouped[model_name]
+        counts.merged_duplicates += len(keys) - 1
+        primary = pick_primary(model_name, keys)
+        record = _litellm_model(model_name, keys, data[primary], f"litellm entry {short(primary)}")
+        counts.kept_types[record["model_type"]] += 1
+        models.append(record)
+    return {
+        "format": FORMAT,
+        "sources": {"litellm": litellm_version or "unknown"},
+        "providers": _providers_table(models),
+        "models": models,
+    }

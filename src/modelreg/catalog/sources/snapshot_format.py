@@ -1,0 +1,215 @@
+"""modelreg's own snapshot format: validation and normalization (``from_modelreg``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from modelreg.catalog.sources.common import (
+    DEFAULT_CREDENTIALS,
+    FORMAT,
+    MODEL_TYPES,
+    PRICE_FIELDS,
+    CatalogFormatError,
+    finite_number,
+    name_problem,
+    parse_iso,
+    short,
+    type_name,
+)
+
+__all__ = ["from_modelreg"]
+
+# Snapshot model fields in file order, with the defaults the loader (load.py) applies when one is missing.
+REQUIRED_MODEL_FIELDS = ("model_name", "native_name", "provider_id")
+MODEL_DEFAULTS: dict[str, Any] = {
+    "aliases": [],
+    "display_name": None,
+    "model_type": "chat",
+    "max_context_window": None,
+    "max_output_tokens": None,
+    "input_cost": None,
+    "output_cost": None,
+    "cache_hit_input_cost": None,
+    "cache_creation_input_cost": None,
+    "streaming_support": 0,
+    "function_call": 0,
+    "image_support": 0,
+    "supported_params": [],
+    "deprecation_date": None,
+}
+MODEL_FIELDS = (
+    "model_name",
+    "native_name",
+    "aliases",
+    "provider_id",
+    "display_name",
+    "model_type",
+    "max_context_window",
+    "max_output_tokens",
+    *PRICE_FIELDS,
+    "streaming_support",
+    "function_call",
+    "image_support",
+    "supported_params",
+    "deprecation_date",
+)
+PROVIDER_FIELDS = ("provider_name", "moderation", "credential_fields")
+SNAPSHOT_KEYS = ("format", "sources", "providers", "models")
+
+
+def _check_name(value: Any, where: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise CatalogFormatError(f"{where}: {what} must be a string, got {type_name(value)} {short(value)}")
+    problem = name_problem(value)
+    if problem is not None:
+        raise CatalogFormatError(f"{where}: {what} {short(value)} {problem}")
+    return value
+
+
+def _check_str(value: Any, where: str, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise CatalogFormatError(f"{where}: {what} must be a non-empty string, got {short(value)}")
+    return value
+
+
+def _check_str_list(value: Any, where: str, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise CatalogFormatError(f"{where}: {what} must be a list of strings, got {short(value)}")
+    return list(dict.fromkeys(value))
+
+
+def _check_int(value: Any, where: str, what: str) -> int | None:
+    number = finite_number(value, f"{where}: {what}")
+    if number is None:
+        return None
+    if number != int(number):
+        raise CatalogFormatError(f"{where}: {what} must be a whole number, got {short(value)}")
+    return int(number)
+
+
+def _check_flag(value: Any, where: str, what: str) -> int:
+    if not isinstance(value, int) or value not in (0, 1):
+        raise CatalogFormatError(f"{where}: {what} must be 0 or 1, got {short(value)}")
+    return int(value)
+
+
+def _check_date(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    return parse_iso(value, date.fromisoformat, f"{where}: deprecation_date", "a YYYY-MM-DD date or null").isoformat()
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    unknown = sorted(str(k) for k in raw if k not in allowed)
+    if unknown:
+        raise CatalogFormatError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+def _modelreg_model(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise CatalogFormatError(f"{where}: expected an object, got {type_name(raw)}")
+    name = _check_name(raw.get("model_name"), where, "model_name")
+    where = f"{where} ({name!r})"
+    _check_keys(raw, MODEL_FIELDS, where)
+    for key in REQUIRED_MODEL_FIELDS:
+        if key not in raw:
+            raise CatalogFormatError(f"{where}: missing required field {key!r}")
+    value = {key: raw.get(key, MODEL_DEFAULTS.get(key)) for key in MODEL_FIELDS}
+    model_type = value["model_type"]
+    if model_type not in MODEL_TYPES:
+        raise CatalogFormatError(
+            f"{where}: model_type must be one of {', '.join(MODEL_TYPES)}; got {short(model_type)}"
+        )
+    aliases = _check_str_list(value["aliases"], where, "aliases")
+    for alias in aliases:
+        _check_name(alias, where, "alias")
+        if alias == name:
+            raise CatalogFormatError(f"{where}: alias {alias!r} repeats the model's own name")
+    return {
+        "model_name": name,
+        "native_name": _check_str(value["native_name"], where, "native_name"),
+        "aliases": aliases,
+        "provider_id": _check_str(value["provider_id"], where, "provider_id"),
+        "display_name": _check_str(value["display_name"], where, "display_name", optional=True),
+        "model_type": model_type,
+        "max_context_window": _check_int(value["max_context_window"], where, "max_context_window"),
+        "max_output_tokens": _check_int(value["max_output_tokens"], where, "max_output_tokens"),
+        **{key: finite_number(value[key], f"{where}: {key}") for key in PRICE_FIELDS},
+        "streaming_support": _check_flag(value["streaming_support"], where, "streaming_support"),
+        "function_call": _check_flag(value["function_call"], where, "function_call"),
+        "image_support": _check_flag(value["image_support"], where, "image_support"),
+        "supported_params": _check_str_list(value["supported_params"], where, "supported_params"),
+        "deprecation_date": _check_date(value["deprecation_date"], where),
+    }
+
+
+def _modelreg_provider(provider_id: Any, raw: Any) -> dict[str, Any]:
+    if not isinstance(provider_id, str) or not provider_id:
+        raise CatalogFormatError(f"providers: ids must be non-empty strings, got {short(provider_id)}")
+    where = f"providers[{provider_id!r}]"
+    if not isinstance(raw, Mapping):
+        raise CatalogFormatError(f"{where}: expected an object, got {type_name(raw)}")
+    _check_keys(raw, PROVIDER_FIELDS, where)
+    if "provider_name" not in raw:
+        raise CatalogFormatError(f"{where}: missing required field 'provider_name'")
+    credentials = _check_str_list(raw.get("credential_fields", list(DEFAULT_CREDENTIALS)), where, "credential_fields")
+    return {
+        "provider_name": _check_str(raw["provider_name"], where, "provider_name"),
+        "moderation": _check_str(raw.get("moderation", "Unfiltered"), where, "moderation"),
+        "credential_fields": credentials,
+    }
+
+
+def from_modelreg(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a snapshot in modelreg's own format and return a normalized copy.
+
+    Normalized: every model field present (the loader's defaults fill missing optional ones), in file
+    order, prices as floats, flags as 0/1, duplicate list items dropped, models sorted by model_name and
+    providers by id. Raises CatalogFormatError naming the offending entry on any problem.
+    """
+    if not isinstance(data, Mapping):
+        raise CatalogFormatError(f"modelreg catalog: expected a JSON object, got {type_name(data)}")
+    if data.get("format") != FORMAT:
+        raise CatalogFormatError(f"modelreg catalog: format must be {FORMAT!r}, got {short(data.get('format'))}")
+    _check_keys(data, SNAPSHOT_KEYS, "modelreg catalog")
+    for key in SNAPSHOT_KEYS:
+        if key not in data:
+            raise CatalogFormatError(f"modelreg catalog: missing required field {key!r}")
+    sources, providers, models = data["sources"], data["providers"], data["models"]
+    if not isinstance(sources, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in sources.items()
+    ):
+        raise CatalogFormatError(f"modelreg catalog: sources must map names to version strings, got {short(sources)}")
+    if not isinstance(providers, Mapping):
+        raise CatalogFormatError(f"modelreg catalog: providers must be an object, got {type_name(providers)}")
+    if not isinstance(models, list):
+        raise CatalogFormatError(f"modelreg catalog: models must be a list, got {type_name(models)}")
+
+    checked = [_modelreg_model(raw, f"models[{i}]") for i, raw in enumerate(models)]
+    seen: dict[str, int] = {}
+    for i, model in enumerate(checked):
+        if model["model_name"] in seen:
+            raise CatalogFormatError(
+                f"models[{i}]: duplicate model_name {model['model_name']!r} (also models[{seen[model['model_name']]}])"
+            )
+        seen[model["model_name"]] = i
+    alias_owner: dict[str, str] = {}
+    for model in checked:
+        for alias in model["aliases"]:
+            if alias in seen:
+                raise CatalogFormatError(f"model {model['model_name']!r}: alias {alias!r} is another model's name")
+            if alias in alias_owner:
+                raise CatalogFormatError(
+                    f"model {model['model_name']!r}: alias {alias!r} is also an alias of {alias_owner[alias]!r}"
+                )
+            alias_owner[alias] = model["model_name"]
+    return {
+        "format": FORMAT,
+        "sources": dict(sources),
+        "providers": {pid: _modelreg_provider(pid, providers[pid]) for pid in sorted(providers, key=str)},
+        "models": sorted(checked, key=lambda m: m["model_name"]),
+    }
