@@ -216,6 +216,7 @@ def test_from_litellm_builds_a_full_snapshot() -> None:
         "output_cost": 10.0,
         "cache_hit_input_cost": 1.25,
         "cache_creation_input_cost": None,
+        "pricing_tiers": [],
         "streaming_support": 1,
         "function_call": 1,
         "image_support": 1,
@@ -485,7 +486,7 @@ def test_apply_genai_prices_errors(data: Any, message: str) -> None:
 
 
 def test_apply_genai_prices_checks_the_snapshot() -> None:
-    with pytest.raises(CatalogFormatError, match=r"modelreg catalog: format must be 'modelreg-catalog/1'"):
+    with pytest.raises(CatalogFormatError, match=r"modelreg catalog: format must be one of 'modelreg-catalog/1'"):
         apply_genai_prices({"models": []}, GENAI)
 
 
@@ -502,7 +503,10 @@ def snapshot_with(model: dict[str, Any] | None = None, **top: Any) -> dict[str, 
     ("data", "message"),
     [
         ([], r"modelreg catalog: expected a JSON object, got array"),
-        (snapshot_with(format="modelreg-catalog/2"), r"format must be 'modelreg-catalog/1', got 'modelreg-catalog/2'"),
+        (
+            snapshot_with(format="modelreg-catalog/3"),
+            r"format must be one of 'modelreg-catalog/1', 'modelreg-catalog/2', got 'modelreg-catalog/3'",
+        ),
         ({"format": FORMAT, "sources": {}, "providers": {}}, r"modelreg catalog: missing required field 'models'"),
         (snapshot_with(extra=1), r"modelreg catalog: unknown field\(s\) 'extra'"),
         (snapshot_with(sources={"litellm": 1}), r"sources must map names to version strings"),

@@ -136,3 +136,29 @@ def test_bad_input_changes_nothing(workdir: Path, content: str) -> None:
 def test_missing_source(workdir: Path) -> None:
     result = sync(workdir, "--from", str(workdir / "nope.json"))
     assert result.returncode != 0 and "no such file" in result.stderr
+
+
+def test_a_format_1_catalog_is_accepted_and_installed_as_the_current_format(workdir: Path) -> None:
+    """A catalog written before tiers existed (format 1) still syncs: the same models, without tiers."""
+    snapshot: dict[str, Any] = json.loads(SNAPSHOT_PATH.read_text())
+    tiered = sorted(m["model_name"] for m in snapshot["models"] if m["pricing_tiers"])
+    assert tiered
+    old = {**snapshot, "format": "modelreg-catalog/1"}
+    old["models"] = [{k: v for k, v in m.items() if k != "pricing_tiers"} for m in snapshot["models"]]
+    path = workdir / "old.json"
+    path.write_text(json.dumps(old))
+    dry = sync(workdir, "--from", str(path), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["changed_models"] == tiered  # only the tiers differ
+    assert (report["added"], report["removed"]) == (0, 0)
+    real = sync(workdir, "--from", str(path))
+    assert real.returncode == 0, real.stderr
+    # Back to the shipped (format 2) catalog: exactly the tiered models change again.
+    back = sync(workdir, "--from", str(SNAPSHOT_PATH), "--dry-run")
+    assert json.loads(back.stdout)["changed_models"] == tiered
+    # A format-1 file may not carry format-2 fields.
+    old["models"][0]["pricing_tiers"] = []
+    path.write_text(json.dumps(old))
+    refused = sync(workdir, "--from", str(path))
+    assert refused.returncode != 0 and "unknown field(s) 'pricing_tiers'" in refused.stderr

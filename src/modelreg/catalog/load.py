@@ -27,7 +27,7 @@ SNAPSHOT_PATH = Path(__file__).with_name("snapshot.json")
 
 
 class CatalogEntry(msgspec.Struct, kw_only=True):
-    """One model of the snapshot file (format modelreg-catalog/1)."""
+    """One model of the snapshot file (format modelreg-catalog/2; a format-1 model simply has no tiers)."""
 
     model_name: str
     native_name: str

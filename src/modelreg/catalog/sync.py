@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import SNAPSHOT_PATH, Catalog, catalog_from_snapshot
-from modelreg.catalog.sources import CatalogFormatError, apply_genai_prices, from_litellm, from_modelreg
+from modelreg.catalog.sources import FORMAT, CatalogFormatError, apply_genai_prices, from_litellm, from_modelreg
 from modelreg.store import counters
 from modelreg.store.memory import org_counter
 from modelreg.store.rows import CatalogSnapshotRow, CustomModelRow
@@ -70,6 +70,8 @@ async def installed_snapshot(session: AsyncSession) -> dict[str, Any]:
     ).scalar_one_or_none()
     raw = gzip.decompress(row.content_gz) if row is not None else SNAPSHOT_PATH.read_bytes()
     value: dict[str, Any] = json.loads(raw)
+    if value.get("format") != FORMAT:  # installed before a format change: compare like with like
+        value = from_modelreg(value)
     return value
 
 

@@ -262,7 +262,7 @@ class CatalogSnapshotRow(RowBase):
     sources: Mapped[dict[str, Any]]
     model_count: Mapped[int] = mapped_column(Integer)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
-    """The snapshot JSON (format modelreg-catalog/1), gzip-compressed."""
+    """The snapshot JSON (format modelreg-catalog/2; rows installed earlier hold format 1), gzip-compressed."""
 
 
 class UsageMinuteRow(RowBase):

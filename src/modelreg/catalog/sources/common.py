@@ -12,7 +12,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-FORMAT = "modelreg-catalog/1"
+FORMAT = "modelreg-catalog/2"
+"""Format 2 added `pricing_tiers` to models; snapshot_format.py still accepts format 1."""
 
 # genai-prices keeps dated price changes (start_date constraints). They are resolved at this fixed
 # date rather than "today" so that regenerating gives the same file; bump it deliberately.

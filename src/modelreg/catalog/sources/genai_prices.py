@@ -106,22 +106,52 @@ def _matcher(rule: Any, where: str) -> Matcher:
     raise CatalogFormatError(f"{where}: unknown match rule {short(kind)}")
 
 
-def _genai_price(value: Any, where: str) -> float | None:
-    """A genai-prices price (already per 1M tokens); tiered prices give their base tier."""
+def _genai_price(value: Any, where: str) -> tuple[float | None, list[tuple[int, float]]]:
+    """A genai-prices price (already per 1M tokens): (base, [(tier start, tier price), ...] ascending)."""
+    tiers: list[tuple[int, float]] = []
     if isinstance(value, Mapping):
-        if "base" not in value or not isinstance(value.get("tiers", []), list):
+        raw_tiers = value.get("tiers", [])
+        if "base" not in value or not isinstance(raw_tiers, list):
             raise CatalogFormatError(f"{where}: tiered prices need a base price and a list of tiers")
+        for i, tier in enumerate(raw_tiers):
+            at = f"{where}.tiers[{i}]"
+            if not isinstance(tier, Mapping) or "start" not in tier or "price" not in tier:
+                raise CatalogFormatError(f"{at}: expected an object with start and price, got {short(tier)}")
+            start = finite_number(tier["start"], f"{at}.start")
+            price = finite_number(tier["price"], f"{at}.price")
+            if start is None or price is None or start != int(start) or start < 1:
+                raise CatalogFormatError(f"{at}: start must be a whole number >= 1 and price a number")
+            tiers.append((int(start), round_sig(price)))
+        tiers.sort()
         value = value["base"]
         where += ".base"
     number = finite_number(value, where)
-    return None if number is None else round_sig(number)
+    return (None if number is None else round_sig(number)), tiers
 
 
-def _genai_prices(value: Any, where: str) -> dict[str, float | None]:
-    """The four catalog prices of one genai-prices price object."""
+def _genai_prices(value: Any, where: str) -> dict[str, Any]:
+    """The four catalog prices of one genai-prices price object, plus `pricing_tiers`: None when no price is
+    tiered, else one catalog tier per distinct start (each price at its own tier in force there; genai-prices
+    tiers each price separately, by the same "total input tokens strictly above start" rule)."""
     if not isinstance(value, Mapping):
         raise CatalogFormatError(f"{where}: expected a price object, got {type_name(value)}")
-    return {name: _genai_price(value.get(key), f"{where}.{key}") for name, key in GENAI_PRICE_KEYS.items()}
+    parsed = {name: _genai_price(value.get(key), f"{where}.{key}") for name, key in GENAI_PRICE_KEYS.items()}
+    result: dict[str, Any] = {name: base for name, (base, _) in parsed.items()}
+    starts = sorted({start for _, tiers in parsed.values() for start, _ in tiers})
+    if not starts:
+        result["pricing_tiers"] = None
+        return result
+    catalog_tiers = []
+    for start in starts:
+        tier: dict[str, Any] = {"above_input_tokens": start}
+        for name, (base, tiers) in parsed.items():
+            in_force = [price for tier_start, price in tiers if tier_start <= start]
+            tier[name] = in_force[-1] if in_force else base
+        if tier["input_cost"] is None:
+            continue  # a tier needs an input price (no genai-prices model tiers only its output)
+        catalog_tiers.append(tier)
+    result["pricing_tiers"] = catalog_tiers
+    return result
 
 
 @dataclass(frozen=True)
@@ -129,7 +159,8 @@ class _PriceOption:
     """One entry of a conditional price list; start_date None = always applicable."""
 
     start_date: date | None
-    prices: dict[str, float | None]
+    prices: dict[str, Any]
+    """The four prices and `pricing_tiers` (None: this entry has no tiered price)."""
 
 
 def _constraint_start(constraint: Any, where: str) -> date | None:
@@ -157,11 +188,11 @@ class _GenaiModel:
     matches: Matcher
     options: tuple[_PriceOption, ...]
 
-    def prices(self, as_of: date) -> dict[str, float | None]:
+    def prices(self, as_of: date) -> dict[str, Any]:
         """The price set in force at as_of: like genai-prices, the last applicable entry wins; dated
         entries apply from their start_date; if none applies, the first entry is used."""
         if not self.options:
-            return dict.fromkeys(PRICE_FIELDS)
+            return dict.fromkeys((*PRICE_FIELDS, "pricing_tiers"))
         for option in reversed(self.options):
             if option.start_date is None or option.start_date <= as_of:
                 return option.prices
@@ -342,9 +373,11 @@ def apply_genai_prices(
     own rules (provider id or provider_match, model match rules, fallback providers, compact dates),
     under the provider id mapped from litellm's. Where a model matches, each genai-prices price
     replaces the snapshot's, field by field (a missing one keeps the snapshot's); tiered prices give
-    their base tier; dated prices are resolved at ``prices_as_of`` (default DEFAULT_PRICES_AS_OF);
-    region-pinned keys (``bedrock/<region>/...``) keep their prices. Its name replaces display_name
-    unless missing or all lower case. No models are added or removed. The input is not modified.
+    the base price and ``pricing_tiers``, which replace the snapshot's tiers as a whole when genai-prices
+    tiers any of the model's prices (else the snapshot's tiers stay); dated prices are resolved at
+    ``prices_as_of`` (default DEFAULT_PRICES_AS_OF); region-pinned keys (``bedrock/<region>/...``) keep their
+    prices. Its name replaces display_name unless missing or all lower case. No models are added or removed.
+    The input is not modified.
     """
     result = from_modelreg(snapshot)
     genai = _GenaiData(genai_data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from modelreg.catalog.sources.common import (
     DEFAULT_CREDENTIALS,
     FORMAT,
+    PRICE_FIELDS,
     CatalogFormatError,
     ConversionStats,
     derive_display_name,
@@ -211,6 +213,47 @@ def _litellm_prices(entry: Mapping[str, Any], where: str) -> dict[str, float | N
     return {name: _per_token_to_mtok(entry.get(key), f"{where}: {key}") for name, key in sources.items()}
 
 
+# litellm's long-context prices: `<price key>_above_<n>k_tokens` (n = 128, 200, 272, ...; k = 1,000 tokens).
+# Variants with a further suffix (`_priority`, `_batches`, `_flex`, `_above_1hr...`) are request options that
+# modelreg does not model, and are ignored like litellm's other service-tier prices.
+TIER_KEY = re.compile(
+    r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost)"
+    r"_above_(\d+)k_tokens$"
+)
+TIER_FIELDS = {
+    "input_cost_per_token": "input_cost",
+    "output_cost_per_token": "output_cost",
+    "cache_read_input_token_cost": "cache_hit_input_cost",
+    "cache_creation_input_token_cost": "cache_creation_input_cost",
+}
+
+
+def _litellm_tiers(entry: Mapping[str, Any], prices: Mapping[str, float | None], where: str) -> list[dict[str, Any]]:
+    """One tier per threshold litellm prices above; a price it does not give for that threshold is null (the
+    untiered price applies, as litellm bills it). A threshold without an input price takes the untiered input
+    price; without that either, it is dropped."""
+    by_threshold: dict[int, dict[str, Any]] = {}
+    for key, value in entry.items():
+        match = TIER_KEY.match(key)
+        if match is None:
+            continue
+        price = _per_token_to_mtok(value, f"{where}: {key}")
+        if price is None:
+            continue
+        threshold = int(match.group(2)) * 1000
+        tier = by_threshold.setdefault(threshold, dict.fromkeys(("above_input_tokens", *PRICE_FIELDS)))
+        tier["above_input_tokens"] = threshold
+        tier[TIER_FIELDS[match.group(1)]] = price
+    tiers = []
+    for threshold in sorted(by_threshold):
+        tier = by_threshold[threshold]
+        if tier["input_cost"] is None:
+            tier["input_cost"] = prices["input_cost"]
+        if tier["input_cost"] is not None and threshold > 0:
+            tiers.append(tier)
+    return tiers
+
+
 def _chat_params(entry: Mapping[str, Any], streaming: int) -> list[str]:
     """Default chat parameters, adjusted by litellm's capability flags."""
     params = list(DEFAULT_PARAMS["chat"])
@@ -267,6 +310,7 @@ def _litellm_model(model_name: str, keys: list[str], entry: Mapping[str, Any], w
         "max_context_window": max_input if max_input is not None else max_tokens,
         "max_output_tokens": _token_limit(entry.get("max_output_tokens"), f"{where}: max_output_tokens"),
         **prices,
+        "pricing_tiers": _litellm_tiers(entry, prices, where),
         "streaming_support": streaming,
         "function_call": _flag(entry, "supports_function_calling"),
         "image_support": _flag(entry, "supports_vision"),

@@ -33,6 +33,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "output_cost": None,
     "cache_hit_input_cost": None,
     "cache_creation_input_cost": None,
+    "pricing_tiers": [],
     "streaming_support": 0,
     "function_call": 0,
     "image_support": 0,
@@ -49,12 +50,17 @@ MODEL_FIELDS = (
     "max_context_window",
     "max_output_tokens",
     *PRICE_FIELDS,
+    "pricing_tiers",
     "streaming_support",
     "function_call",
     "image_support",
     "supported_params",
     "deprecation_date",
 )
+# Format 1 (before tiers) is still accepted and comes back as the current format, every model without tiers.
+ACCEPTED_FORMATS = ("modelreg-catalog/1", FORMAT)
+MODEL_FIELDS_V1 = tuple(f for f in MODEL_FIELDS if f != "pricing_tiers")
+TIER_FIELDS = ("above_input_tokens", *PRICE_FIELDS)
 PROVIDER_FIELDS = ("provider_name", "moderation", "credential_fields")
 SNAPSHOT_KEYS = ("format", "sources", "providers", "models")
 
@@ -109,12 +115,36 @@ def _check_keys(raw: Mapping[str, Any], allowed: Iterable[str], where: str) -> N
         raise CatalogFormatError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
 
 
-def _modelreg_model(raw: Any, where: str) -> dict[str, Any]:
+def _check_tiers(value: Any, where: str) -> list[dict[str, Any]]:
+    """pricing_tiers: a list of {above_input_tokens, input_cost, output_cost, cache_hit_input_cost,
+    cache_creation_input_cost}, thresholds whole, >= 1 and strictly ascending, input_cost required."""
+    if not isinstance(value, list):
+        raise CatalogFormatError(f"{where}: pricing_tiers must be a list, got {type_name(value)}")
+    tiers: list[dict[str, Any]] = []
+    for i, raw in enumerate(value):
+        at = f"{where}: pricing_tiers[{i}]"
+        if not isinstance(raw, Mapping):
+            raise CatalogFormatError(f"{at}: expected an object, got {type_name(raw)}")
+        _check_keys(raw, TIER_FIELDS, at)
+        threshold = _check_int(raw.get("above_input_tokens"), at, "above_input_tokens")
+        if threshold is None or threshold < 1:
+            raise CatalogFormatError(f"{at}: above_input_tokens must be a whole number >= 1")
+        if tiers and threshold <= tiers[-1]["above_input_tokens"]:
+            raise CatalogFormatError(f"{at}: above_input_tokens must be strictly ascending")
+        tier: dict[str, Any] = {"above_input_tokens": threshold}
+        tier |= {key: finite_number(raw.get(key), f"{at}.{key}") for key in PRICE_FIELDS}
+        if tier["input_cost"] is None:
+            raise CatalogFormatError(f"{at}: input_cost is required")
+        tiers.append(tier)
+    return tiers
+
+
+def _modelreg_model(raw: Any, where: str, fields: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise CatalogFormatError(f"{where}: expected an object, got {type_name(raw)}")
     name = _check_name(raw.get("model_name"), where, "model_name")
     where = f"{where} ({name!r})"
-    _check_keys(raw, MODEL_FIELDS, where)
+    _check_keys(raw, fields, where)
     for key in REQUIRED_MODEL_FIELDS:
         if key not in raw:
             raise CatalogFormatError(f"{where}: missing required field {key!r}")
@@ -139,6 +169,7 @@ def _modelreg_model(raw: Any, where: str) -> dict[str, Any]:
         "max_context_window": _check_int(value["max_context_window"], where, "max_context_window"),
         "max_output_tokens": _check_int(value["max_output_tokens"], where, "max_output_tokens"),
         **{key: finite_number(value[key], f"{where}: {key}") for key in PRICE_FIELDS},
+        "pricing_tiers": _check_tiers(value["pricing_tiers"], where),
         "streaming_support": _check_flag(value["streaming_support"], where, "streaming_support"),
         "function_call": _check_flag(value["function_call"], where, "function_call"),
         "image_support": _check_flag(value["image_support"], where, "image_support"),
@@ -165,7 +196,8 @@ def _modelreg_provider(provider_id: Any, raw: Any) -> dict[str, Any]:
 
 
 def from_modelreg(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a snapshot in modelreg's own format and return a normalized copy.
+    """Validate a snapshot in modelreg's own format (the current one or format 1) and return a normalized copy
+    in the current format.
 
     Normalized: every model field present (the loader's defaults fill missing optional ones), in file
     order, prices as floats, flags as 0/1, duplicate list items dropped, models sorted by model_name and
@@ -173,8 +205,11 @@ def from_modelreg(data: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(data, Mapping):
         raise CatalogFormatError(f"modelreg catalog: expected a JSON object, got {type_name(data)}")
-    if data.get("format") != FORMAT:
-        raise CatalogFormatError(f"modelreg catalog: format must be {FORMAT!r}, got {short(data.get('format'))}")
+    version = data.get("format")
+    if version not in ACCEPTED_FORMATS:
+        raise CatalogFormatError(
+            f"modelreg catalog: format must be one of {', '.join(map(repr, ACCEPTED_FORMATS))}, got {short(version)}"
+        )
     _check_keys(data, SNAPSHOT_KEYS, "modelreg catalog")
     for key in SNAPSHOT_KEYS:
         if key not in data:
@@ -189,7 +224,8 @@ def from_modelreg(data: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(models, list):
         raise CatalogFormatError(f"modelreg catalog: models must be a list, got {type_name(models)}")
 
-    checked = [_modelreg_model(raw, f"models[{i}]") for i, raw in enumerate(models)]
+    fields = MODEL_FIELDS if version == FORMAT else MODEL_FIELDS_V1
+    checked = [_modelreg_model(raw, f"models[{i}]", fields) for i, raw in enumerate(models)]
     seen: dict[str, int] = {}
     for i, model in enumerate(checked):
         if model["model_name"] in seen:
