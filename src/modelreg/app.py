@@ -14,6 +14,7 @@ from litestar.config.app import AppConfig
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
+from modelreg.api.history_routes import request_context
 from modelreg.api.openai.routes import openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.respan.routes import respan_router
@@ -22,6 +23,7 @@ from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
 from modelreg.catalog.sync import has_installed_catalog, installed_snapshot
 from modelreg.config import Settings, load_settings
 from modelreg.registry import Registry, build_registry
+from modelreg.services import audit
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
 from modelreg.store import counters
 from modelreg.store.memory import ORG_COUNTER_PREFIX
@@ -89,6 +91,22 @@ async def _run_meter(reg: Registry) -> None:
             log.warning("meter: flush failed, retrying", exc_info=True)
 
 
+AUDIT_PRUNE_SECONDS = 3600.0
+
+
+async def _prune_audit_log(reg: Registry) -> None:
+    """Delete audit entries past MODELREG_AUDIT_RETENTION_DAYS, at start and then hourly."""
+    while True:
+        try:
+            async with reg.db.write() as session:
+                pruned = await audit.prune(session, reg.settings.audit_retention_days)
+            if pruned:
+                log.info("audit log: %d entries past the retention period deleted", pruned)
+        except Exception:  # retried on the next round
+            log.warning("audit log: pruning failed, retrying", exc_info=True)
+        await asyncio.sleep(AUDIT_PRUNE_SECONDS)
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -130,9 +148,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         await reg.meter.load()
         watcher = asyncio.create_task(_watch_changes(reg, seen))
         meter = asyncio.create_task(_run_meter(reg))
+        pruner = asyncio.create_task(_prune_audit_log(reg))
         try:
             yield
         finally:
+            await _stop(pruner)
             await _stop(watcher)
             await _stop(meter)
             try:  # nothing measured is lost on a clean shutdown
@@ -159,6 +179,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         lifespan=[lifespan],
         on_app_init=[on_app_init],
         exception_handlers=exception_handlers,
+        middleware=[request_context],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,
         debug=False,

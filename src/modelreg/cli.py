@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.config import Settings, load_settings
 from modelreg.crypto import SecretBox
 from modelreg.domain.errors import DomainError
-from modelreg.services import identity
+from modelreg.services import audit, identity
 from modelreg.services.providers import rotate_secrets
 from modelreg.store.database import Database
 from modelreg.store.migrate import UnmigratedDatabase, check_at_head_sync, upgrade_to_head
@@ -55,8 +55,9 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
     async def run() -> T:
         db = Database(settings.database_url)
         try:
-            async with db.write() as session:
-                return await work(session)
+            with audit.acting("cli"):
+                async with db.write() as session:
+                    return await work(session)
         finally:
             await db.dispose()
 
@@ -263,7 +264,7 @@ def catalog_sync(
             progress.update(task, advance=1, description="installing")
             if not dry_run:
                 touched = set(diff.changed) | set(diff.removed) | set(kept)
-                await sync.install_snapshot(session, final, sync.parse_catalog(final), touched)
+                await sync.install_snapshot(session, final, sync.parse_catalog(final), touched, diff.summary())
             progress.update(task, advance=2)
             return diff
 

@@ -16,6 +16,7 @@
 | MODELREG_USAGE_FLUSH_SECONDS | 60: how often measured calls are written (in batches) and throughput recomputed |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
 | MODELREG_PUBLIC_STATUS       | true: anonymous status callers see built-ins' platform-wide figures |
+| MODELREG_AUDIT_RETENTION_DAYS | 365: audit log entries older than this are deleted (servers prune hourly) |
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often the meter writes its per-minute sums and recomputes throughput (and on shutdown)."""
     throughput_window_hours: float = 24.0
     """The rolling window `throughput` covers."""
+    audit_retention_days: int = 365
+    """Audit log entries older than this are pruned (at start and hourly); model revisions are kept."""
     public_status: bool = True
     """Anonymous status callers see built-in models' figures summed over every organization's gateway calls
     (performance only); false answers them empty series, as for an unknown model."""
@@ -121,10 +124,13 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "usage_flush_seconds": float(environ.get("MODELREG_USAGE_FLUSH_SECONDS", "60")),
         "throughput_window_hours": float(environ.get("MODELREG_THROUGHPUT_WINDOW_HOURS", "24")),
         "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
+        "audit_retention_days": int(environ.get("MODELREG_AUDIT_RETENTION_DAYS", "365")),
     }
     values.update(overrides)
     settings = msgspec.convert(values, Settings)
     settings.rate_limit()  # fail at start on a malformed limit
+    if not 1 <= settings.audit_retention_days <= 36500:
+        raise ValueError("MODELREG_AUDIT_RETENTION_DAYS must be between 1 and 36500")
     if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
         raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
     return settings

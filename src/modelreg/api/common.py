@@ -14,6 +14,7 @@ from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.names import could_be_stored
 from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
+from modelreg.services import audit
 
 __all__ = [
     "check_paging",
@@ -45,6 +46,7 @@ async def require_principal(request: AnyRequest) -> Principal:
     principal = await optional_principal(request)
     if principal is None:
         raise NotAuthenticated()
+    audit.set_actor_user(principal.user_id)  # writes in this request are attributed to the caller
     return principal
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import SNAPSHOT_PATH, Catalog, catalog_from_snapshot
 from modelreg.catalog.sources import FORMAT, CatalogFormatError, apply_genai_prices, from_litellm, from_modelreg
+from modelreg.services import audit
 from modelreg.store import counters
 from modelreg.store.memory import org_counter
 from modelreg.store.rows import CatalogSnapshotRow, CustomModelRow
@@ -128,9 +129,26 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any], kept: list[str]) ->
 
 
 async def install_snapshot(
-    session: AsyncSession, snapshot: dict[str, Any], catalog: Catalog, touched: set[str]
+    session: AsyncSession,
+    snapshot: dict[str, Any],
+    catalog: Catalog,
+    touched: set[str],
+    summary: dict[str, Any] | None = None,
 ) -> None:
-    """Store the new catalog, rewrite the views that inherit from `touched` built-ins, bump the counter."""
+    """Store the new catalog, rewrite the views that inherit from `touched` built-ins, bump the counter, and
+    record the sync in the audit log (a platform-wide entry: every organization's admins see it)."""
+    previous = (
+        await session.execute(select(CatalogSnapshotRow).order_by(CatalogSnapshotRow.id.desc()).limit(1))
+    ).scalar_one_or_none()
+    await audit.record(
+        session,
+        organization_id=None,
+        action="sync",
+        object_type="catalog",
+        object_id="catalog",
+        before=None if previous is None else {"sources": previous.sources, "model_count": previous.model_count},
+        after={"sources": dict(snapshot.get("sources", {})), "model_count": len(snapshot["models"]), **(summary or {})},
+    )
     session.add(
         CatalogSnapshotRow(
             sources=dict(snapshot.get("sources", {})),

@@ -13,6 +13,7 @@ from modelreg.auth.keys import generate_api_key, hash_api_key, lookup_prefix
 from modelreg.auth.passwords import hash_password
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.names import validate_name
+from modelreg.services import audit
 from modelreg.store import counters
 from modelreg.store.rows import ApiKeyRow, GroupMemberRow, GroupRow, OrganizationRow, UserRow
 
@@ -69,7 +70,30 @@ async def create_user(
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        organization_id=organization_id,
+        action="create",
+        object_type="user",
+        object_id=row.id,
+        after={"user_id": row.id, "email": email, "role": role, "has_password": password is not None},
+    )
     return row
+
+
+def _key_state(row: ApiKeyRow) -> dict[str, object]:
+    """What the audit log keeps of a key: never the key or its hash."""
+    return {
+        "key_id": row.id,
+        "user_id": row.user_id,
+        "name": row.name,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+async def _organization_of(session: AsyncSession, user_id: str) -> str | None:
+    return await session.scalar(select(UserRow.organization_id).where(UserRow.id == user_id))
 
 
 async def create_api_key(
@@ -90,6 +114,14 @@ async def create_api_key(
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        organization_id=await _organization_of(session, user_id),
+        action="create",
+        object_type="api_key",
+        object_id=row.id,
+        after=_key_state(row),
+    )
     return CreatedKey(key_id=row.id, api_key=key)
 
 
@@ -106,8 +138,18 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> None:
     row = await session.get(ApiKeyRow, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} not found")
+    before = _key_state(row)
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
+    await audit.record(
+        session,
+        organization_id=await _organization_of(session, row.user_id),
+        action="revoke",
+        object_type="api_key",
+        object_id=row.id,
+        before=before,
+        after=_key_state(row),
+    )
     await counters.bump(session, counters.IDENTITY)
 
 
@@ -118,6 +160,14 @@ async def create_organization(
     org = OrganizationRow(id=new_id("org"), name=name)
     session.add(org)
     await session.flush()
+    await audit.record(
+        session,
+        organization_id=org.id,
+        action="create",
+        object_type="organization",
+        object_id=org.id,
+        after={"organization_id": org.id, "name": name},
+    )
     user = await create_user(session, org.id, admin_email, "admin", admin_password)
     key = await create_api_key(session, user.id, name="initial admin key")
     return CreatedOrganization(organization_id=org.id, user_id=user.id, api_key=key.api_key)
@@ -139,6 +189,14 @@ async def create_group(session: AsyncSession, organization_id: str, name: str) -
     row = GroupRow(id=new_id("grp"), organization_id=organization_id, name=name)
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        organization_id=organization_id,
+        action="create",
+        object_type="group",
+        object_id=row.id,
+        after={"group_id": row.id, "name": name},
+    )
     return row
 
 
@@ -162,6 +220,14 @@ async def add_group_member(session: AsyncSession, group_id: str, user: UserRow) 
     if await session.get(GroupMemberRow, (group_id, user.id)) is None:
         session.add(GroupMemberRow(group_id=group_id, user_id=user.id))
         await session.flush()
+        await audit.record(
+            session,
+            organization_id=group.organization_id,
+            action="add_member",
+            object_type="group",
+            object_id=group_id,
+            after={"member_user_id": user.id},
+        )
     await counters.bump(session, counters.IDENTITY)
 
 
@@ -170,6 +236,14 @@ async def remove_group_member(session: AsyncSession, group_id: str, user_id: str
     if row is None:
         raise NotFound("not a member")
     await session.delete(row)
+    await audit.record(
+        session,
+        organization_id=await session.scalar(select(GroupRow.organization_id).where(GroupRow.id == group_id)),
+        action="remove_member",
+        object_type="group",
+        object_id=group_id,
+        before={"member_user_id": user_id},
+    )
     await counters.bump(session, counters.IDENTITY)
 
 

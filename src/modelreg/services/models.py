@@ -27,6 +27,13 @@ from modelreg.domain.names import could_be_stored, validate_model_name, validate
 from modelreg.domain.pricing import tiers_to_json, validate_tiers
 from modelreg.domain.principal import Principal
 from modelreg.services.identity import organization_principals
+from modelreg.services.model_history import (
+    STATE_FIELDS,
+    find_revision,
+    list_revisions,
+    record_change,
+    stored_state,
+)
 from modelreg.services.providers import check_if_match
 from modelreg.store import counters
 from modelreg.store.database import Database
@@ -42,7 +49,7 @@ from modelreg.store.model_queries import (
     load_custom,
     replace_grants,
 )
-from modelreg.store.rows import CustomModelRow
+from modelreg.store.rows import CustomModelRow, ModelRevisionRow
 from modelreg.store.views import find_view_row, model_from_view, refresh_views
 
 __all__ = ["ModelChanges", "ModelService"]
@@ -171,7 +178,15 @@ class ModelService:
             grants = changes.access_grants if changes.access_grants is not msgspec.UNSET else DEFAULT_GRANTS
             await replace_grants(session, pk, await self._valid_grants(session, principal, grants))
             changes = msgspec.structs.replace(changes, access_grants=msgspec.UNSET)
-        model = await self._write(session, principal, name, changes, if_match=None, require_route=created)
+        model = await self._write(
+            session,
+            principal,
+            name,
+            changes,
+            if_match=None,
+            require_route=created,
+            action="create" if created else "update",
+        )
         return model, created
 
     async def create_new(
@@ -227,8 +242,55 @@ class ModelService:
         dependents = await dependents_of(session, principal.organization_id, name)
         if dependents:
             raise HasDependents(dependents)
+        await record_change(
+            session,
+            organization_id=principal.organization_id,
+            model_pk=row.pk,
+            model_name=name,
+            revision=row.revision + 1,
+            action="delete",
+            before=stored_state(row, pair[1], await grants_of(session, row.pk)),
+            after=None,
+        )
         await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))
         await counters.bump(session, org_counter(principal.organization_id))
+
+    # ---- history -----------------------------------------------------------------------------
+
+    async def revisions(self, session: AsyncSession, principal: Principal, name: str) -> list[ModelRevisionRow]:
+        """The model's revisions, newest first. They hold params and grants, so only its writers may read
+        them (domain/access.py: unreadable answers like missing, readable but not writable is refused)."""
+        row = await self._writable_row(session, principal, name)
+        return await list_revisions(session, principal.organization_id, row.pk)
+
+    async def restore(
+        self, session: AsyncSession, principal: Principal, name: str, revision: int, if_match: str | None
+    ) -> LLMModel:
+        """Write revision `revision`'s stored fields back: a new revision, checked like any write."""
+        row = await self._writable_row(session, principal, name)
+        found = await find_revision(session, principal.organization_id, row.pk, revision)
+        if found is None or found.after is None:
+            raise NotFound()
+        state = dict(found.after)
+        changes = ModelChanges(
+            **{field: state.get(field) for field in STATE_FIELDS if field not in ("access_grants", "is_active")},
+            is_active=bool(state.get("is_active", True)),
+            access_grants=tuple(
+                Grant(g["access_type"], g["access_id"], g["permission"]) for g in state.get("access_grants") or []
+            ),
+        )
+        return await self._write(
+            session, principal, name, changes, if_match=if_match, require_route=True, action="restore"
+        )
+
+    async def _writable_row(self, session: AsyncSession, principal: Principal, name: str) -> CustomModelRow:
+        pair = await find_custom_row(session, principal.organization_id, name)
+        if pair is None:
+            self._raise_for_missing(name, "modified")
+            raise NotFound()
+        row = pair[0]
+        self._require_write(principal, custom_model_from_row(row, pair[1], await grants_of(session, row.pk)))
+        return row
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -279,6 +341,7 @@ class ModelService:
         *,
         if_match: str | None,
         require_route: bool,
+        action: str = "update",
     ) -> LLMModel:
         pair = await find_custom_row(session, principal.organization_id, name, for_update=True)
         if pair is None:
@@ -287,6 +350,7 @@ class ModelService:
         row, provider_row = pair
         grants = await grants_of(session, row.pk)
         self._require_write(principal, custom_model_from_row(row, provider_row, grants))
+        before = None if action == "create" else stored_state(row, provider_row, grants)
         if if_match is not None:
             check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
         if changes.access_grants is not msgspec.UNSET:
@@ -330,6 +394,16 @@ class ModelService:
         await session.flush()
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
         resolved = await self._resolve(session, custom_model_from_row(row, provider_row, grants), strict=True)
+        await record_change(
+            session,
+            organization_id=principal.organization_id,
+            model_pk=row.pk,
+            model_name=name,
+            revision=row.revision,
+            action=action,
+            before=before,
+            after=stored_state(row, provider_row, grants),
+        )
         await refresh_views(session, self.catalog, principal.organization_id, [name])
         await counters.bump(session, org_counter(principal.organization_id))
         return resolved

@@ -20,6 +20,7 @@ from modelreg.domain.names import validate_name, validate_path_id
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import Provider, split_secrets
 from modelreg.gateway.ssrf import UpstreamPolicy
+from modelreg.services import audit
 from modelreg.store import counters
 from modelreg.store.database import Database
 from modelreg.store.memory import ModelIndex, org_counter
@@ -147,6 +148,7 @@ class ProviderService:
                 raise InvalidInput("This field is required.", "provider_name")
             row = await session.get(ProviderRow, pk)
             assert row is not None
+            await self._audit(session, row, "create", None, self._state(row), secrets_before={})
             await self._models_changed(session, principal.organization_id, [])
             return provider_from_row(row), True
         updated = await self.update(session, principal, provider_id, changes, replace=False, if_match=None)
@@ -168,11 +170,13 @@ class ProviderService:
         check_if_match(if_match, provider_from_row(row).etag)
         if replace and changes.provider_name is msgspec.UNSET:
             raise InvalidInput("This field is required.", "provider_name")
+        before, secrets_before = self._state(row), self._box.open(row.secrets_enc)
         self._apply(row, changes, replace=replace)
         await self._check_upstream(row)
         row.revision += 1
         row.updated_at = datetime.now(UTC)
         await session.flush()
+        await self._audit(session, row, "update", before, self._state(row), secrets_before=secrets_before)
         await self._models_changed(session, principal.organization_id, await self._models_using(session, row.pk))
         return provider_from_row(row)
 
@@ -183,8 +187,46 @@ class ProviderService:
             raise NotFound()
         check_if_match(if_match, provider_from_row(row).etag)
         users = await self._models_using(session, row.pk)
+        await audit.record(
+            session,
+            organization_id=row.organization_id,
+            action="delete",
+            object_type="provider",
+            object_id=row.provider_id,
+            before=self._state(row),
+        )
         await session.execute(delete(ProviderRow).where(ProviderRow.pk == row.pk))
         await self._models_changed(session, principal.organization_id, users)
+
+    def _state(self, row: ProviderRow) -> dict[str, Any]:
+        """A provider as the audit log keeps it: public fields and the names of its secrets, never values."""
+        return {
+            "provider_name": row.provider_name,
+            "extra_kwargs": dict(row.extra_kwargs or {}),
+            "secret_keys": sorted(self._box.open(row.secrets_enc)),
+        }
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        row: ProviderRow,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        *,
+        secrets_before: dict[str, Any],
+    ) -> None:
+        """`secrets_changed` says whether any secret value changed (compared decrypted, in memory only)."""
+        changed = secrets_before != self._box.open(row.secrets_enc)
+        await audit.record(
+            session,
+            organization_id=row.organization_id,
+            action=action,
+            object_type="provider",
+            object_id=row.provider_id,
+            before=before,
+            after={**after, "secrets_changed": changed},
+        )
 
     def secrets_of(self, row: ProviderRow) -> dict[str, Any]:
         """Decrypted secrets, for the gateway only; never for a response."""

@@ -31,12 +31,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKeyRow",
+    "AuditEntryRow",
     "CatalogSnapshotRow",
     "ChangeCounterRow",
     "CustomModelRow",
     "GroupMemberRow",
     "GroupRow",
     "ModelGrantRow",
+    "ModelRevisionRow",
     "ModelThroughputRow",
     "ModelViewRow",
     "OrganizationRow",
@@ -311,3 +313,45 @@ class ModelThroughputRow(RowBase):
     cost: Mapped[float] = mapped_column(Float)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger)
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelRevisionRow(RowBase):
+    """One change to a custom model: its stored (sparse) fields before and after, who, when, through what.
+    `revision` is the model's revision after the change (its ETag's number); kept after the model is deleted."""
+
+    __tablename__ = "model_revisions"
+    __table_args__ = (Index("ix_model_revisions_org_model", "organization_id", "model_pk", "revision"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(String(40))
+    model_pk: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(256))
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[str | None] = mapped_column(String(40))
+    via: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+
+class AuditEntryRow(RowBase):
+    """One write, recorded in the write's own transaction (services/audit.py). organization_id NULL = a
+    platform-wide write (a catalog sync), shown to every organization's admins."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_org_at", "organization_id", "at"),
+        Index("ix_audit_log_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[str | None] = mapped_column(String(40))
+    via: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(256))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]

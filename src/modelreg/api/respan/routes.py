@@ -23,6 +23,7 @@ from modelreg.api.common import (
     require_principal,
 )
 from modelreg.api.errors import exception_handlers
+from modelreg.api.history_routes import audit_log, model_revisions, restore_target, revisions_target
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import RespanModelWrite, RespanPage, RespanProviderWrite
@@ -81,6 +82,9 @@ async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Resp
     status_of = _status_target(model_name)
     if status_of is not None:
         return Response(await model_status(request, status_of))
+    revisions_of = revisions_target(model_name)
+    if revisions_of is not None:
+        return Response(await model_revisions(request, revisions_of))
     principal = await require_principal(request)
     reg = registry(request)
     model = await reg.models.get(principal, path_name(model_name))
@@ -105,11 +109,23 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
 
 @post("/api/models/{model_name:path}", status_code=200)
 async def post_model_status(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
-    """Only `.../status/` takes POST; any other model path answers 404 (models are created at /api/models/)."""
+    """Only `.../status/` and `.../revisions/{n}/restore/` take POST; any other model path answers 404 (models
+    are created at /api/models/)."""
+    restore = restore_target(model_name)
+    if restore is not None:
+        return await _restore(request, *restore)
     status_of = _status_target(model_name)
     if status_of is None:
         raise NotFound()
     return Response(await status_from_post(request, status_of))
+
+
+async def _restore(request: AnyRequest, name: str, revision: int) -> Response[Any]:
+    principal = await require_principal(request)
+    reg = registry(request)
+    async with reg.writing(principal.organization_id) as session:
+        model = await reg.models.restore(session, principal, path_name(name), revision, request.headers.get("if-match"))
+    return _model_response(model, principal)
 
 
 def _status_target(path: str) -> str | None:
@@ -239,6 +255,7 @@ respan_router = Router(
         replace_provider,
         delete_provider,
         *usage_handlers,
+        audit_log,
     ],
     exception_handlers=exception_handlers,
 )
