@@ -4,7 +4,7 @@ a snapshot already has (``apply_genai_prices``), matched with genai-prices' own 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from typing import Any
@@ -23,6 +23,7 @@ from modelreg.catalog.sources.common import (
     type_name,
     usable_display_name,
 )
+from modelreg.catalog.sources.genai_matching import Matcher, matcher, normalize_compact_date
 from modelreg.catalog.sources.snapshot_format import from_modelreg
 
 __all__ = ["apply_genai_prices"]
@@ -53,57 +54,6 @@ GENAI_PRICE_KEYS = {
     "cache_hit_input_cost": "cache_read_mtok",
     "cache_creation_input_cost": "cache_write_mtok",
 }
-
-
-# genai-prices match rules: leaf rules take a string, "or"/"and" a list of rules.
-LEAF_RULES = ("equals", "starts_with", "ends_with", "contains", "regex")
-GROUP_RULES = ("or", "and")
-
-# genai-prices turns compact dated refs ("gpt-5.2-20251211") into dashed ones as a fallback.
-COMPACT_DATE = re.compile(r"(-)(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)")
-
-
-Matcher = Callable[[str], bool]
-
-
-def _leaf_matcher(kind: str, needle: str, where: str) -> Matcher:
-    """One leaf rule; like genai-prices, all but regex compare case-insensitively."""
-    lowered = needle.lower()
-    if kind == "equals":
-        return lambda text: text.lower() == lowered
-    if kind == "starts_with":
-        return lambda text: text.lower().startswith(lowered)
-    if kind == "ends_with":
-        return lambda text: text.lower().endswith(lowered)
-    if kind == "contains":
-        return lambda text: lowered in text.lower()
-    try:
-        pattern = re.compile(needle)
-    except re.error as exc:
-        raise CatalogFormatError(f"{where}: invalid regex {short(needle)}: {exc}") from None
-    return lambda text: pattern.search(text) is not None
-
-
-def _matcher(rule: Any, where: str) -> Matcher:
-    """A genai-prices match rule (equals, starts_with, ends_with, contains, regex, or, and) as a function."""
-    if not isinstance(rule, Mapping) or len(rule) != 1:
-        raise CatalogFormatError(
-            f"{where}: a match rule must be an object with exactly one of "
-            f"{', '.join(LEAF_RULES + GROUP_RULES)}; got {short(rule)}"
-        )
-    ((kind, argument),) = rule.items()
-    if kind in LEAF_RULES:
-        if not isinstance(argument, str):
-            raise CatalogFormatError(f"{where}: {kind} needs a string, got {type_name(argument)}")
-        return _leaf_matcher(kind, argument, f"{where}.{kind}")
-    if kind in GROUP_RULES:
-        if not isinstance(argument, list):
-            raise CatalogFormatError(f"{where}: {kind} needs a list of rules, got {type_name(argument)}")
-        parts = [_matcher(part, f"{where}.{kind}[{i}]") for i, part in enumerate(argument)]
-        if kind == "or":
-            return lambda text: any(part(text) for part in parts)
-        return lambda text: all(part(text) for part in parts)
-    raise CatalogFormatError(f"{where}: unknown match rule {short(kind)}")
 
 
 def _genai_price(value: Any, where: str) -> tuple[float | None, list[tuple[int, float]]]:
@@ -234,7 +184,7 @@ def _parse_genai_model(raw: Any, where: str) -> _GenaiModel:
         options = tuple(entries)
     else:
         raise CatalogFormatError(f"{where}: prices must be an object or a list, got {type_name(prices)}")
-    return _GenaiModel(name=name, matches=_matcher(raw["match"], f"{where}.match"), options=options)
+    return _GenaiModel(name=name, matches=matcher(raw["match"], f"{where}.match"), options=options)
 
 
 def _parse_genai_provider(raw: Any, where: str) -> _GenaiProvider:
@@ -253,7 +203,7 @@ def _parse_genai_provider(raw: Any, where: str) -> _GenaiProvider:
     rules: dict[str, Matcher | None] = {}
     for key in ("provider_match", "model_match"):
         rule = raw.get(key)
-        rules[key] = None if rule is None else _matcher(rule, f"{where}: {key}")
+        rules[key] = None if rule is None else matcher(rule, f"{where}: {key}")
     return _GenaiProvider(
         id=provider_id,
         provider_match=rules["provider_match"],
@@ -261,20 +211,6 @@ def _parse_genai_provider(raw: Any, where: str) -> _GenaiProvider:
         fallback_ids=tuple(fallbacks),
         models=tuple(_parse_genai_model(m, f"{where}: models[{i}]") for i, m in enumerate(models)),
     )
-
-
-def _normalize_compact_date(ref: str) -> str:
-    """ "gpt-5.2-20251211" -> "gpt-5.2-2025-12-11" (only for real dates), as genai-prices does."""
-
-    def replace(match: re.Match[str]) -> str:
-        year, month, day = (int(match.group(i)) for i in range(2, 5))
-        try:
-            date(year, month, day)
-        except ValueError:
-            return match.group(0)
-        return f"{match.group(1)}{year:04d}-{month:02d}-{day:02d}"
-
-    return COMPACT_DATE.sub(replace, ref)
 
 
 class _GenaiData:
@@ -328,7 +264,7 @@ class _GenaiData:
                 return None
         model = self._match_model(provider, ref, fallback=True)
         if model is None:
-            normalized = _normalize_compact_date(ref)
+            normalized = normalize_compact_date(ref)
             if normalized != ref:
                 model = self._match_model(provider, normalized, fallback=True)
         return model
