@@ -49,7 +49,7 @@ from modelreg.store.model_queries import (
     load_custom,
     replace_grants,
 )
-from modelreg.store.rows import CustomModelRow, ModelRevisionRow
+from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
 from modelreg.store.views import find_view_row, model_from_view, refresh_views
 
 __all__ = ["ModelChanges", "ModelService"]
@@ -206,12 +206,8 @@ class ModelService:
         return model
 
     async def toggle(self, session: AsyncSession, principal: Principal, name: str) -> LLMModel:
-        current = await load_custom(session, principal.organization_id, name)
-        if current is None:
-            self._raise_for_missing(name, "modified")
-            raise NotFound()
-        self._require_write(principal, current)
-        changes = ModelChanges(is_active=not current.is_active)
+        row, _, _ = await self._writable(session, principal, name, "modified")
+        changes = ModelChanges(is_active=not row.is_active)
         return await self.update(session, principal, name, changes, replace=False, if_match=None)
 
     async def update(
@@ -232,16 +228,12 @@ class ModelService:
         return await self._write(session, principal, name, changes, if_match=if_match, require_route=routing_touched)
 
     async def delete(self, session: AsyncSession, principal: Principal, name: str, if_match: str | None) -> None:
-        pair = await find_custom_row(session, principal.organization_id, name, for_update=True)
-        if pair is None:
-            self._raise_for_missing(name, "deleted")
-            raise NotFound()
-        row = pair[0]
-        self._require_write(principal, custom_model_from_row(row, None, await grants_of(session, row.pk)))
+        row, provider_row, grants = await self._writable(session, principal, name, "deleted", for_update=True)
         check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
         dependents = await dependents_of(session, principal.organization_id, name)
         if dependents:
             raise HasDependents(dependents)
+        before = stored_state(row, provider_row, grants)
         await record_change(
             session,
             organization_id=principal.organization_id,
@@ -249,7 +241,7 @@ class ModelService:
             model_name=name,
             revision=row.revision + 1,
             action="delete",
-            before=stored_state(row, pair[1], await grants_of(session, row.pk)),
+            before=before,
             after=None,
         )
         await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))
@@ -260,14 +252,14 @@ class ModelService:
     async def revisions(self, session: AsyncSession, principal: Principal, name: str) -> list[ModelRevisionRow]:
         """The model's revisions, newest first. They hold params and grants, so only its writers may read
         them (domain/access.py: unreadable answers like missing, readable but not writable is refused)."""
-        row = await self._writable_row(session, principal, name)
+        row, _, _ = await self._writable(session, principal, name, "modified")
         return await list_revisions(session, principal.organization_id, row.pk)
 
     async def restore(
         self, session: AsyncSession, principal: Principal, name: str, revision: int, if_match: str | None
     ) -> LLMModel:
         """Write revision `revision`'s stored fields back: a new revision, checked like any write."""
-        row = await self._writable_row(session, principal, name)
+        row, _, _ = await self._writable(session, principal, name, "modified")
         found = await find_revision(session, principal.organization_id, row.pk, revision)
         if found is None or found.after is None:
             raise NotFound()
@@ -283,14 +275,17 @@ class ModelService:
             session, principal, name, changes, if_match=if_match, require_route=True, action="restore"
         )
 
-    async def _writable_row(self, session: AsyncSession, principal: Principal, name: str) -> CustomModelRow:
-        pair = await find_custom_row(session, principal.organization_id, name)
+    async def _writable(
+        self, session: AsyncSession, principal: Principal, name: str, action: str, *, for_update: bool = False
+    ) -> tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]]:
+        """The stored model, its provider and grants, if the caller may write it (domain/access.py)."""
+        pair = await find_custom_row(session, principal.organization_id, name, for_update=for_update)
         if pair is None:
-            self._raise_for_missing(name, "modified")
+            self._raise_for_missing(name, action)
             raise NotFound()
-        row = pair[0]
-        self._require_write(principal, custom_model_from_row(row, pair[1], await grants_of(session, row.pk)))
-        return row
+        grants = await grants_of(session, pair[0].pk)
+        self._require_write(principal, custom_model_from_row(pair[0], pair[1], grants))
+        return pair[0], pair[1], grants
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -343,13 +338,7 @@ class ModelService:
         require_route: bool,
         action: str = "update",
     ) -> LLMModel:
-        pair = await find_custom_row(session, principal.organization_id, name, for_update=True)
-        if pair is None:
-            self._raise_for_missing(name, "modified")
-            raise NotFound()
-        row, provider_row = pair
-        grants = await grants_of(session, row.pk)
-        self._require_write(principal, custom_model_from_row(row, provider_row, grants))
+        row, provider_row, grants = await self._writable(session, principal, name, "modified", for_update=True)
         before = None if action == "create" else stored_state(row, provider_row, grants)
         if if_match is not None:
             check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
