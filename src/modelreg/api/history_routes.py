@@ -4,9 +4,9 @@
     POST /api/models/{name}/revisions/{n}/restore/     write revision n's fields back (a new revision)
     GET  /api/audit-log/                               every write in the organization (its admins)
 
-Every /api/ request runs inside an audit context (`request_context`): a request id (the caller's
-X-Request-ID when it is a sane token, else a fresh one, echoed in the response) and the dialect the
-write came through; require_principal adds the caller. services/audit.py records them with each write.
+Every /api/ request that may write runs inside an audit context (`request_context`): a request id (the
+caller's X-Request-ID when it is a sane token, else a fresh one, echoed in the response) and the dialect
+the write came through; require_principal adds the caller. services/audit.py records them with each write.
 """
 
 from __future__ import annotations
@@ -58,11 +58,12 @@ def _via(path: str) -> str:
 
 
 def request_context(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: /api/ and /ui/ requests get a request id (X-Request-ID) and an audit context."""
+    """ASGI middleware: /api/ and /ui/ requests that may write (every method but GET and HEAD) get a request
+    id (X-Request-ID) and an audit context. Reads skip it: they record nothing, and retrieve is the hot path."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "") if str(scope["type"]) == "http" else ""
-        if not path.startswith(("/api/", "/ui")):
+        if scope.get("method") in ("GET", "HEAD") or not path.startswith(("/api/", "/ui")):
             await app(scope, receive, send)
             return
         given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), None)
@@ -73,8 +74,11 @@ def request_context(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        with audit.acting("console" if path.startswith("/ui") else _via(path), request_id=request_id):
+        token = audit.enter("console" if path.startswith("/ui") else _via(path), request_id)
+        try:
             await app(scope, receive, send_with_id)
+        finally:
+            audit.leave(token)
 
     return middleware
 
