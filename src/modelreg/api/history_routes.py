@@ -32,6 +32,7 @@ from modelreg.api.common import (
     require_principal,
 )
 from modelreg.domain.errors import InvalidInput
+from modelreg.domain.names import could_be_stored
 from modelreg.services import audit
 from modelreg.services.usage_reports import parse_time
 from modelreg.store.rows import AuditEntryRow, ModelRevisionRow
@@ -233,7 +234,9 @@ async def audit_log(
         (AuditEntryRow.action, action),
     ):
         if value is not None:
-            conditions.append(column == value[:256])
+            if not could_be_stored(value):  # over-long or control characters (PostgreSQL refuses NUL)
+                raise InvalidInput("Not a valid value.", column.key)
+            conditions.append(column == value)
     if start_time is not None:
         conditions.append(AuditEntryRow.at >= _instant(start_time, "start_time"))
     if end_time is not None:
