@@ -24,6 +24,7 @@ from msgspec import Meta
 from sqlalchemy import ColumnElement, and_
 
 from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_admin, require_principal
+from modelreg.api.contract import documented
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
@@ -176,8 +177,9 @@ class RequestLogsAccepted(msgspec.Struct):
 MAX_LOGS = 1000
 
 
-@post("/api/request-logs", status_code=202)
+@post("/api/request-logs", status_code=202, opt=documented(body=RequestLog | list[RequestLog], errors=(404,)))
 async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
+    """Calls measured by another gateway (one log or up to 1,000), added to the same aggregates."""
     principal = await require_principal(request)
     body = await decode_body(request, RequestLog | list[RequestLog])  # type: ignore[arg-type]
     logs: list[RequestLog] = body if isinstance(body, list) else [body]  # type: ignore[list-item]
@@ -255,7 +257,7 @@ def _totals_wire(totals: Totals) -> dict[str, Any]:
     }
 
 
-@get("/api/usage")
+@get("/api/usage", opt=documented(errors=(403,)))
 async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     """Cost and tokens per model and per UTC day, for the caller's organization (admins only).
     Default window: the last 30 days."""
