@@ -88,6 +88,8 @@ def test_every_operation_is_typed_described_and_secured(document: dict[str, Any]
             problems.append(f"{where}: path parameters but no 404")
         if "requestBody" in operation and not {"400", "413", "415"} <= errors:
             problems.append(f"{where}: a body but not 400/413/415")
+        if "requestBody" in operation and "example" not in operation["requestBody"]["content"]["application/json"]:
+            problems.append(f"{where}: a body without an example")
         for code in errors:
             ref = operation["responses"][code]["content"]["application/json"]["schema"]["$ref"]
             expected = "OpenAIError" if path.startswith("/v1") else "DetailError"

@@ -66,7 +66,13 @@ async def favicon() -> bytes:
     return _favicon()
 
 
-@post("/api/auth/token", status_code=200, opt=documented(body=TokenRequest, auth="none", errors=(401,)))
+@post(
+    "/api/auth/token",
+    status_code=200,
+    opt=documented(
+        body=TokenRequest, auth="none", errors=(401,), example={"email": "admin@example.com", "password": "..."}
+    ),
+)
 async def token(request: Request[Any, Any, Any]) -> TokenResponse:
     """A JWT for a user with a password (use it as `Authorization: Bearer <token>`)."""
     body = await decode_body(request, TokenRequest)

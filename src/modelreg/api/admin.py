@@ -79,7 +79,11 @@ async def list_users(request: AnyRequest) -> list[UserOut]:
         return [_user(row) for row in rows]
 
 
-@post("/api/admin/users", status_code=201, opt=documented(body=UserForm, errors=(403,)))
+@post(
+    "/api/admin/users",
+    status_code=201,
+    opt=documented(body=UserForm, errors=(403,), example={"email": "ada@example.com", "role": "member"}),
+)
 async def create_user(request: AnyRequest) -> UserOut:
     """Add a user to the organization (role admin or member)."""
     principal = await require_admin(request)
@@ -105,7 +109,9 @@ async def list_groups(request: AnyRequest) -> list[GroupOut]:
         return [await _group_out(session, g) for g in groups]
 
 
-@post("/api/admin/groups", status_code=201, opt=documented(body=GroupForm, errors=(403,)))
+@post(
+    "/api/admin/groups", status_code=201, opt=documented(body=GroupForm, errors=(403,), example={"name": "developers"})
+)
 async def create_group(request: AnyRequest) -> GroupOut:
     """Create a group."""
     principal = await require_admin(request)
@@ -122,7 +128,11 @@ async def _own_group(session: Any, principal: Principal, group_id: str) -> Group
     return group  # type: ignore[no-any-return]
 
 
-@post("/api/admin/groups/{group_id:str}/members", status_code=200, opt=documented(body=MemberForm, errors=(403,)))
+@post(
+    "/api/admin/groups/{group_id:str}/members",
+    status_code=200,
+    opt=documented(body=MemberForm, errors=(403,), example={"email": "ada@example.com"}),
+)
 async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
     """Add a user (by user_id or email) to a group."""
     principal = await require_admin(request)

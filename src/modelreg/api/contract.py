@@ -46,7 +46,9 @@ class Contract(msgspec.Struct, frozen=True, kw_only=True):
     response: Any = None
     """The success response type, when the return annotation cannot say it (a prepared Response)."""
     media_type: str | None = None
-    """A success body that is not JSON (text/event-stream, image/png)."""
+    """A success body that is not JSON (image/png); by default the handler's own media type when not JSON."""
+    stream: bool = False
+    """The success may also be server-sent events (`"stream": true` in the body)."""
     errors: tuple[int, ...] = ()
     """Error statuses beyond the derived ones (403, 409, 412, 502, 504, ...)."""
     also: tuple[int, ...] = ()
@@ -61,6 +63,7 @@ def documented(
     body: Any = None,
     response: Any = None,
     media_type: str | None = None,
+    stream: bool = False,
     errors: Iterable[int] = (),
     also: Iterable[int] = (),
     auth: Auth = "required",
@@ -71,6 +74,7 @@ def documented(
         body=body,
         response=response,
         media_type=media_type,
+        stream=stream,
         errors=tuple(errors),
         also=tuple(also),
         auth=auth,
@@ -216,6 +220,9 @@ def _build(app: Litestar) -> dict[str, Any]:
             if declared is not None:
                 types.append(declared)
         status = handler.status_code
+        handler_media = str(getattr(handler.media_type, "value", handler.media_type) or "")
+        if contract.media_type is None and handler_media and not handler_media.startswith("application/json"):
+            contract = msgspec.structs.replace(contract, media_type=handler_media)  # text/plain metrics, ...
         pending.append((operation, contract, body_type, response_type, status))
         if ":path}" in litestar_path:
             for parameter in operation.get("parameters", []):
@@ -255,9 +262,11 @@ def _complete(
     }
     success = responses.setdefault(str(status), {"description": "Success."})
     if contract.media_type is not None:
-        success["content"] = {contract.media_type: {"schema": {}}}
+        success["content"] = {contract.media_type: {"schema": {"type": "string"}}}
     elif response_type is not None:
         success["content"] = {"application/json": {"schema": schema_of[id(response_type)]}}
+    if contract.stream:
+        success.setdefault("content", {})["text/event-stream"] = {"schema": {"type": "string"}}
     if status == 204:
         success.pop("content", None)
     for other in contract.also:

@@ -175,9 +175,14 @@ class RequestLogsAccepted(msgspec.Struct):
 
 
 MAX_LOGS = 1000
+REQUEST_LOG_EXAMPLE = {"model": "team-gpt", "prompt_tokens": 120, "completion_tokens": 40, "latency": 1.2}
 
 
-@post("/api/request-logs", status_code=202, opt=documented(body=RequestLog | list[RequestLog], errors=(404,)))
+@post(
+    "/api/request-logs",
+    status_code=202,
+    opt=documented(body=RequestLog | list[RequestLog], errors=(404,), example=REQUEST_LOG_EXAMPLE),
+)
 async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
     """Calls measured by another gateway (one log or up to 1,000), added to the same aggregates."""
     principal = await require_principal(request)

@@ -306,10 +306,10 @@ async def _relay(response: UpstreamResponse, measure: Measurement, sse: SSEFilte
 _UPSTREAM_ERRORS = (403, 404, 429, 502, 504)
 
 
-def _call(body: type[Any], example: Any = None) -> dict[str, Any]:
+def _call(body: type[Any], example: Any = None, *, stream: bool = True) -> dict[str, Any]:
     """A gateway call: the answer is the upstream's (JSON, or server-sent events when streaming); upstream 4xx
     are passed through, so 403 and 429 are documented too."""
-    return documented(body=body, response=dict[str, Any], errors=_UPSTREAM_ERRORS, example=example)
+    return documented(body=body, response=dict[str, Any], stream=stream, errors=_UPSTREAM_ERRORS, example=example)
 
 
 @post("/v1/chat/completions", status_code=200, opt=_call(ChatCompletionRequest, CHAT_EXAMPLE))
@@ -318,19 +318,27 @@ async def chat_completions(request: AnyRequest) -> Response[Any] | Stream:
     return await _forward(request, "/chat/completions", ChatCompletionRequest)
 
 
-@post("/v1/completions", status_code=200, opt=_call(CompletionRequest))
+@post(
+    "/v1/completions",
+    status_code=200,
+    opt=_call(CompletionRequest, {"model": "team-gpt", "prompt": "Say hello", "max_tokens": 16}),
+)
 async def completions(request: AnyRequest) -> Response[Any] | Stream:
     """A (legacy) text completion through the model's provider, streaming or not, measured."""
     return await _forward(request, "/completions", CompletionRequest)
 
 
-@post("/v1/responses", status_code=200, opt=_call(ResponsesRequest))
+@post("/v1/responses", status_code=200, opt=_call(ResponsesRequest, {"model": "team-gpt", "input": "Say hello"}))
 async def responses(request: AnyRequest) -> Response[Any] | Stream:
     """A Responses API call through the model's provider, streaming or not, measured."""
     return await _forward(request, "/responses", ResponsesRequest)
 
 
-@post("/v1/embeddings", status_code=200, opt=_call(EmbeddingsRequest))
+@post(
+    "/v1/embeddings",
+    status_code=200,
+    opt=_call(EmbeddingsRequest, {"model": "team-embed", "input": "hello"}, stream=False),
+)
 async def embeddings(request: AnyRequest) -> Response[Any] | Stream:
     """Embeddings through the model's provider, measured."""
     return await _forward(request, "/embeddings", EmbeddingsRequest)

@@ -118,7 +118,13 @@ async def toggle_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
     return _wire(model, principal)
 
 
-@post("/api/v1/models/model/access/update", status_code=200, opt=documented(body=WebUIAccessForm))
+@post(
+    "/api/v1/models/model/access/update",
+    status_code=200,
+    opt=documented(
+        body=WebUIAccessForm, example={"id": "my-custom-gpt4", "access_grants": SEED_EXAMPLE["access_grants"]}
+    ),
+)
 async def update_access(request: AnyRequest) -> WebUIModel:
     """Replace the model's access grants."""
     principal = await require_principal(request)
@@ -132,7 +138,11 @@ async def update_access(request: AnyRequest) -> WebUIModel:
     return _wire(model, principal)
 
 
-@post("/api/v1/models/model/delete", status_code=200, opt=documented(body=WebUIDeleteForm))
+@post(
+    "/api/v1/models/model/delete",
+    status_code=200,
+    opt=documented(body=WebUIDeleteForm, example={"id": "my-custom-gpt4"}),
+)
 async def delete_model(request: AnyRequest) -> bool:
     """Delete a custom model; answers true."""
     principal = await require_principal(request)
@@ -196,7 +206,9 @@ class ImportAnswer(msgspec.Struct):
     imported: int
 
 
-@post("/api/v1/models/import", status_code=200, opt=documented(body=WebUIImportForm))
+@post(
+    "/api/v1/models/import", status_code=200, opt=documented(body=WebUIImportForm, example={"models": [SEED_EXAMPLE]})
+)
 async def import_models(request: AnyRequest) -> ImportAnswer:
     """An upsert per model with the same checks as create and update; never overwrites a model the caller
     cannot write and never deletes. Each model succeeds or fails on its own; the answer reports each."""

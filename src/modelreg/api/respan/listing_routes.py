@@ -157,7 +157,7 @@ async def _summary(request: AnyRequest, raw_filters: Any) -> RespanSummary:
     return RespanSummary(summary=counts)
 
 
-@post("/api/models/summary", status_code=200, opt=documented(body=ListBody, auth="optional"))
+@post("/api/models/summary", status_code=200, opt=documented(body=ListBody, auth="optional", example=LIST_EXAMPLE))
 async def filter_models_summary(request: AnyRequest) -> RespanSummary:
     """How many models match the filters: in total, built-in and custom."""
     body = await decode_body(request, ListBody)

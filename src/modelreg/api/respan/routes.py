@@ -49,7 +49,18 @@ MODEL_EXAMPLE = {
     "custom_provider_id": "my-openai",
     "input_cost": 2.0,
 }
-PROVIDER_WRITE = documented(body=RespanProviderWrite, response=RespanProvider, errors=(403, 412))
+PROVIDER_WRITE = documented(
+    body=RespanProviderWrite,
+    response=RespanProvider,
+    errors=(403, 412),
+    example={"provider_name": "My OpenAI", "extra_kwargs": {"base_url": "https://api.openai.com/v1", "timeout": 60}},
+)
+MODEL_WRITE = documented(
+    body=RespanModelWrite,
+    response=RespanModel,
+    errors=(403, 412),
+    example={"input_cost": None, "output_cost": 8, "display_name": "Team GPT"},
+)
 PROVIDER_EXAMPLE = {
     "provider_id": "my-openai",
     "provider_name": "My OpenAI",
@@ -149,13 +160,13 @@ def _status_target(path: str) -> str | None:
     return None
 
 
-@patch("/api/models/{model_name:path}", opt=documented(body=RespanModelWrite, response=RespanModel, errors=(403, 412)))
+@patch("/api/models/{model_name:path}", opt=MODEL_WRITE)
 async def patch_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """Change the fields sent; a field sent as null inherits again. If-Match is honoured."""
     return await _update_model(request, model_name, replace=False)
 
 
-@put("/api/models/{model_name:path}", opt=documented(body=RespanModelWrite, response=RespanModel, errors=(403, 412)))
+@put("/api/models/{model_name:path}", opt=MODEL_WRITE)
 async def replace_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """Replace the model: every field not sent inherits again. If-Match is honoured."""
     return await _update_model(request, model_name, replace=True)
