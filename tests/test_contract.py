@@ -95,7 +95,7 @@ def test_every_operation_is_typed_described_and_secured(document: dict[str, Any]
             expected = "OpenAIError" if path.startswith("/v1") else "DetailError"
             if not ref.endswith(expected):
                 problems.append(f"{where}: {code} documented as {ref}")
-    assert not problems, "\n".join(problems)
+    assert not problems, "docs/api-contract.md says how to declare these:\n" + "\n".join(problems)
 
 
 def test_path_parameters_that_may_hold_a_slash_say_so(document: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ type, headers and body conform to the document. Failures are collected (the firs
 and reported together, each with a curl command that reproduces it.
 
 Marker `schemathesis`: `pytest -m schemathesis` runs only this; `-m "not schemathesis"` skips it.
-MODELREG_FUZZ_EXAMPLES changes the number of examples (default 20: about 1,800 cases per role, 2 minutes in all).
+MODELREG_FUZZ_EXAMPLES changes the number of examples (default 15: about 1,400 cases per role, 2-3 minutes in all).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from modelreg.store.migrate import upgrade_to_head
 
 pytestmark = pytest.mark.schemathesis
 
-EXAMPLES = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "15"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -138,6 +138,30 @@ as `%2F`. Request bodies are JSON (`Content-Type: application/json`, or no Conte
 """
 
 _NOT_DATA = (Response, Stream, type(None))
+# Sidebar groups of the docs page, by path prefix (a handler's own `tags=` wins); first match.
+TAGS = (
+    ("/v1", "OpenAI-compatible gateway"),
+    ("/api/v1/models", "Open WebUI models"),
+    ("/api/models/model/update", "Open WebUI models"),
+    ("/api/providers", "Providers (Respan)"),
+    ("/api/models", "Models (Respan)"),
+    ("/api/admin", "Organization administration"),
+    ("/api/auth", "Authentication"),
+    ("/api/request-logs", "Measurement"),
+    ("/api/usage", "Measurement"),
+    ("/", "Service"),
+)
+
+
+def _tag(path: str) -> str:
+    return next(tag for prefix, tag in TAGS if path.startswith(prefix))
+
+
+def _summary(handler: Any, fallback: str) -> str:
+    """The first sentence of the handler's docstring (the whole docstring is the description)."""
+    doc = inspect.getdoc(handler.fn) or ""
+    first = doc.split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
+    return first[:120] if first else fallback
 
 
 def _return_type(handler: Any) -> Any:
@@ -211,6 +235,8 @@ def _build(app: Litestar) -> dict[str, Any]:
         contract: Contract = handler.opt.get("contract") or Contract()
         source_path = _document_path(litestar_path, slash=False)
         operation = dict(generated["paths"][source_path][method.lower()])
+        operation["summary"] = _summary(handler, operation.get("summary", ""))
+        operation.setdefault("tags", [_tag(litestar_path)])
         slash = bool(handler.opt.get("trailing_slash")) and litestar_path != "/"
         target = paths.setdefault(_document_path(litestar_path, slash), {})
         target[method.lower()] = operation

@@ -79,7 +79,9 @@ async def _update(request: AnyRequest) -> WebUIModel:
 
 @post("/api/models/model/update", status_code=200, opt=documented(body=WebUIModelForm, example=SEED_EXAMPLE))
 async def update_model_seed(request: AnyRequest) -> WebUIModel:
-    """Seed 004: only the owner, a holder of a write grant, or an admin may update."""
+    """Update a model (seed 004).
+
+    Only the owner, a holder of a write grant, or an admin may update."""
     return await _update(request)
 
 
@@ -210,8 +212,10 @@ class ImportAnswer(msgspec.Struct):
     "/api/v1/models/import", status_code=200, opt=documented(body=WebUIImportForm, example={"models": [SEED_EXAMPLE]})
 )
 async def import_models(request: AnyRequest) -> ImportAnswer:
-    """An upsert per model with the same checks as create and update; never overwrites a model the caller
-    cannot write and never deletes. Each model succeeds or fails on its own; the answer reports each."""
+    """Import models (an upsert per model).
+
+    The same checks as create and update; never overwrites a model the caller cannot write and never deletes.
+    Each model succeeds or fails on its own; the answer reports each."""
     principal = await require_principal(request)
     form = await decode_body(request, WebUIImportForm)
     reg = registry(request)

@@ -80,8 +80,10 @@ async def list_models(
     sort_by: FromQuery[str] = "model_name",
     all_: Annotated[bool, QueryParameter(name="all")] = False,
 ) -> Response[Any]:
-    """A bare array of every model the caller can see (built-ins plus the organization's custom
-    models, resolved); `all` is accepted for compatibility: the array is always complete."""
+    """Every model the caller can see, as a bare array.
+
+    Built-ins plus the organization's custom models, resolved; `all` is accepted for compatibility: the array
+    is always complete."""
     del all_
     principal = await require_principal(request)
     reg = registry(request)
@@ -188,8 +190,10 @@ async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
 async def list_providers(
     request: AnyRequest, page: FromQuery[int] = 1, page_size: FromQuery[int] = 100
 ) -> RespanProviderPage:
-    """Paginated envelope (`count` = total); past the last page: 200 with empty results (the official client
-    pages until it sees one)."""
+    """The organization's providers, paginated.
+
+    `count` is the total; past the last page: 200 with empty results (the official client pages until it sees
+    one)."""
     principal = await require_principal(request)
     check_paging(page, page_size)
     reg = registry(request)
