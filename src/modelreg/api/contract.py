@@ -49,6 +49,8 @@ class Contract(msgspec.Struct, frozen=True, kw_only=True):
     """A success body that is not JSON (image/png); by default the handler's own media type when not JSON."""
     stream: bool = False
     """The success may also be server-sent events (`"stream": true` in the body)."""
+    etag: bool = False
+    """The success carries an ETag (custom models and providers), for If-Match."""
     errors: tuple[int, ...] = ()
     """Error statuses beyond the derived ones (403, 409, 412, 502, 504, ...)."""
     also: tuple[int, ...] = ()
@@ -64,6 +66,7 @@ def documented(
     response: Any = None,
     media_type: str | None = None,
     stream: bool = False,
+    etag: bool = False,
     errors: Iterable[int] = (),
     also: Iterable[int] = (),
     auth: Auth = "required",
@@ -75,6 +78,7 @@ def documented(
         response=response,
         media_type=media_type,
         stream=stream,
+        etag=etag,
         errors=tuple(errors),
         also=tuple(also),
         auth=auth,
@@ -122,6 +126,11 @@ ERROR_DESCRIPTIONS = {
     502: "The upstream provider failed or could not be reached.",
     503: "A dependency (the database) is unavailable.",
     504: "The upstream provider timed out.",
+}
+ETAG_HEADER = {
+    "description": "An opaque strong entity tag (custom models and providers; built-ins have none), for If-Match.",
+    "required": False,
+    "schema": {"type": "string"},
 }
 SECURITY_SCHEMES = {
     "ApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "API key", "description": "An API key."},
@@ -230,7 +239,7 @@ def _build(app: Litestar) -> dict[str, Any]:
     generated = app.openapi_schema.to_schema()
     paths: dict[str, dict[str, Any]] = {}
     types: list[Any] = []
-    pending: list[tuple[dict[str, Any], Contract, Any, Any, int]] = []
+    pending: list[tuple[dict[str, Any], Contract, Any, Any, int, str]] = []
     for method, litestar_path, handler in documented_operations(app):
         contract: Contract = handler.opt.get("contract") or Contract()
         source_path = _document_path(litestar_path, slash=False)
@@ -249,17 +258,16 @@ def _build(app: Litestar) -> dict[str, Any]:
         handler_media = str(getattr(handler.media_type, "value", handler.media_type) or "")
         if contract.media_type is None and handler_media and not handler_media.startswith("application/json"):
             contract = msgspec.structs.replace(contract, media_type=handler_media)  # text/plain metrics, ...
-        pending.append((operation, contract, body_type, response_type, status))
+        error_schema = "OpenAIError" if litestar_path == "/v1" or litestar_path.startswith("/v1/") else "DetailError"
+        pending.append((operation, contract, body_type, response_type, status, error_schema))
         if ":path}" in litestar_path:
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path":
                     parameter["description"] = "May contain `/` (e.g. `openai/gpt-4o`), sent as is or as %2F."
-        error_schema = "OpenAIError" if litestar_path.startswith("/v1") else "DetailError"
-        operation["x-error-schema"] = error_schema
     schemas, components = msgspec.json.schema_components(types, ref_template=REF) if types else ([], {})
     schema_of = {id(t): s for t, s in zip(types, schemas, strict=True)}
-    for operation, contract, body_type, response_type, status in pending:
-        _complete(operation, contract, body_type, response_type, status, schema_of)
+    for operation, contract, body_type, response_type, status, error_schema in pending:
+        _complete(operation, contract, body_type, response_type, status, error_schema, schema_of)
     document = dict(generated)
     document["openapi"] = "3.1.0"
     document["info"] = {**generated.get("info", {}), "description": INFO_DESCRIPTION}
@@ -280,9 +288,9 @@ def _complete(
     body_type: Any,
     response_type: Any,
     status: int,
+    error_schema: str,
     schema_of: dict[int, dict[str, Any]],
 ) -> None:
-    error_schema = operation.pop("x-error-schema")
     responses: dict[str, Any] = {
         code: value for code, value in operation.get("responses", {}).items() if not code.startswith(("4", "5"))
     }
@@ -293,6 +301,8 @@ def _complete(
         success["content"] = {"application/json": {"schema": schema_of[id(response_type)]}}
     if contract.stream:
         success.setdefault("content", {})["text/event-stream"] = {"schema": {"type": "string"}}
+    if contract.etag:
+        success["headers"] = {"ETag": ETAG_HEADER}
     if status == 204:
         success.pop("content", None)
     for other in contract.also:

@@ -53,12 +53,14 @@ PROVIDER_WRITE = documented(
     body=RespanProviderWrite,
     response=RespanProvider,
     errors=(403, 412),
+    etag=True,
     example={"provider_name": "My OpenAI", "extra_kwargs": {"base_url": "https://api.openai.com/v1", "timeout": 60}},
 )
 MODEL_WRITE = documented(
     body=RespanModelWrite,
     response=RespanModel,
     errors=(403, 412),
+    etag=True,
     example={"input_cost": None, "output_cost": 8, "display_name": "Team GPT"},
 )
 PROVIDER_EXAMPLE = {
@@ -100,7 +102,9 @@ async def list_models(
 @post(
     "/api/models",
     status_code=201,
-    opt=documented(body=RespanModelWrite, response=RespanModel, also=(200,), errors=(403, 404), example=MODEL_EXAMPLE),
+    opt=documented(
+        body=RespanModelWrite, response=RespanModel, also=(200,), errors=(403, 404), etag=True, example=MODEL_EXAMPLE
+    ),
 )
 async def create_model(request: AnyRequest) -> Response[Any]:
     """Create a custom model (201), or update the caller's model of that name (200)."""
@@ -114,7 +118,7 @@ async def create_model(request: AnyRequest) -> Response[Any]:
     return _model_response(model, principal, 201 if created else 200)
 
 
-@get("/api/models/{model_name:path}", opt=documented(response=RespanModel))
+@get("/api/models/{model_name:path}", opt=documented(response=RespanModel, etag=True))
 async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """A model, resolved (built-ins by `provider/name` or an unambiguous bare name). `<name>/status/` answers
     the model's measured status series instead (see docs/gateway.md)."""
@@ -214,7 +218,12 @@ async def list_providers(
     "/api/providers",
     status_code=201,
     opt=documented(
-        body=RespanProviderWrite, response=RespanProvider, also=(200,), errors=(403,), example=PROVIDER_EXAMPLE
+        body=RespanProviderWrite,
+        response=RespanProvider,
+        also=(200,),
+        errors=(403,),
+        etag=True,
+        example=PROVIDER_EXAMPLE,
     ),
 )
 async def create_provider(request: AnyRequest) -> Response[Any]:
@@ -233,7 +242,7 @@ async def create_provider(request: AnyRequest) -> Response[Any]:
     )
 
 
-@get("/api/providers/{provider_id:path}", opt=documented(response=RespanProvider))
+@get("/api/providers/{provider_id:path}", opt=documented(response=RespanProvider, etag=True))
 async def retrieve_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
     """A provider of the caller's organization (its secrets are never returned)."""
     principal = await require_principal(request)
