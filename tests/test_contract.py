@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from litestar.testing import AsyncTestClient
 
 from conftest import Env, make_settings
 from modelreg.api.contract import EXCLUDED_PREFIXES, contract_document
@@ -238,3 +239,14 @@ async def test_openapi_json_and_docs_page_are_served_without_a_cdn(env: Env) -> 
     assert hashlib.sha256(script.content).hexdigest() in vendored
     assert b"https://cdn." not in script.content
     assert (await c.get("/docs/assets/nope.js")).status_code == 404
+
+
+async def test_documented_429_shape_validates_the_rate_limited_answer(
+    database_url: str, catalog: Catalog, document: dict[str, Any]
+) -> None:
+    app = create_app(make_settings(database_url, anonymous_rate_limit="1/60"), catalog)
+    async with AsyncTestClient(app=app) as client:
+        first = await client.post("/api/models/summary/", json={})
+        second = await client.post("/api/models/summary/", json={})
+    assert first.status_code == 200 and second.status_code == 429, second.text
+    _check(document, "POST", "/api/models/summary/", second)
