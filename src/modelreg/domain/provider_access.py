@@ -3,7 +3,8 @@
 Providers are organization infrastructure: a provider's base_url and key decide where every model on
 it sends its prompts, so changing one redirects other users' traffic.
 
-read      : every member of the provider's organization (list and retrieve). No view ever holds a secret.
+read      : every member of the provider's organization (list and retrieve; the queries are scoped to the
+            caller's organization). No view ever holds a secret.
 manage    : create, change (PATCH/PUT, also by create-or-update) and delete: organization admins only.
 reference : any member may name a provider of their organization as `custom_provider_id` of a model they
             may write (domain/access.py decides that write).
@@ -18,11 +19,7 @@ from __future__ import annotations
 from modelreg.domain.access import AccessProhibited
 from modelreg.domain.principal import Principal
 
-__all__ = ["can_manage_providers", "can_read_provider", "require_provider_manager"]
-
-
-def can_read_provider(principal: Principal | None, organization_id: str) -> bool:
-    return principal is not None and principal.organization_id == organization_id
+__all__ = ["can_manage_providers", "require_provider_manager"]
 
 
 def can_manage_providers(principal: Principal | None) -> bool:
