@@ -49,6 +49,8 @@ MODEL_EXAMPLE = {
     "custom_provider_id": "my-openai",
     "input_cost": 2.0,
 }
+STATUS_EXAMPLE = {"start_time": "2026-12-01T00:00:00Z", "end_time": "2026-12-02T00:00:00Z", "time_tick": "hour"}
+STATUS_POST = documented(body=dict[str, Any], response=dict[str, Any], auth="optional", example=STATUS_EXAMPLE)
 PROVIDER_WRITE = documented(
     body=RespanProviderWrite,
     response=RespanProvider,
@@ -147,7 +149,7 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
     return _model_response(model, principal)
 
 
-@post("/api/models/{model_name:path}", status_code=200, opt=documented(response=dict[str, Any], auth="optional"))
+@post("/api/models/{model_name:path}", status_code=200, opt=STATUS_POST)
 async def post_model_status(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """A model's status series, parameters in the body: `POST /api/models/<name>/status/`. Any other model
     path answers 404 (models are created at /api/models/)."""
