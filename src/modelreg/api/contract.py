@@ -147,13 +147,24 @@ as `%2F`. Request bodies are JSON (`Content-Type: application/json`, or no Conte
 """
 
 _NOT_DATA = (Response, Stream, type(None))
-# Sidebar groups of the docs page, by path prefix (a handler's own `tags=` wins); first match.
+# Sidebar groups of the docs page, by path prefix (a handler's own `tags=` wins); first match. The page lists
+# them in the order of the dialects' importance: Respan, Open WebUI, the gateway, then the rest.
+TAG_ORDER = (
+    "Models (Respan)",
+    "Providers (Respan)",
+    "Open WebUI models",
+    "OpenAI-compatible gateway",
+    "Measurement",
+    "Authentication",
+    "Organization administration",
+    "Service",
+)
 TAGS = (
-    ("/v1", "OpenAI-compatible gateway"),
     ("/api/v1/models", "Open WebUI models"),
     ("/api/models/model/update", "Open WebUI models"),
-    ("/api/providers", "Providers (Respan)"),
     ("/api/models", "Models (Respan)"),
+    ("/api/providers", "Providers (Respan)"),
+    ("/v1", "OpenAI-compatible gateway"),
     ("/api/admin", "Organization administration"),
     ("/api/auth", "Authentication"),
     ("/api/request-logs", "Measurement"),
@@ -272,6 +283,9 @@ def _build(app: Litestar) -> dict[str, Any]:
     document["openapi"] = "3.1.0"
     document["info"] = {**generated.get("info", {}), "description": INFO_DESCRIPTION}
     document["paths"] = dict(sorted(paths.items()))
+    used = {tag for item in paths.values() for operation in item.values() for tag in operation.get("tags", [])}
+    ordered = [tag for tag in TAG_ORDER if tag in used] + sorted(used - set(TAG_ORDER))
+    document["tags"] = [{"name": tag} for tag in ordered]
     all_components = dict(generated.get("components", {}))
     all_schemas = {**all_components.get("schemas", {}), **components}
     all_schemas["DetailError"] = DETAIL_ERROR
