@@ -196,6 +196,8 @@ async def test_documented_success_schemas_validate_real_answers(env: Env, docume
     h = org.headers
     c = env.client
     provider = {"provider_id": "p", "provider_name": "P", "extra_kwargs": {"base_url": "https://api.example.com/v1"}}
+    status_body = {"start_time": 0, "end_time": 7200, "time_tick": "hour"}
+    window = "start_time=0&end_time=7200&time_tick=hour"
     cases: list[tuple[str, str, Any]] = [
         ("POST", "/api/providers/", await c.post("/api/providers/", json=provider, headers=h)),
         (
@@ -205,6 +207,13 @@ async def test_documented_success_schemas_validate_real_answers(env: Env, docume
         ),
         ("GET", "/api/models/{model_name}/", await c.get("/api/models/m/", headers=h)),
         ("GET", "/api/models/{model_name}/", await c.get("/api/models/openai/gpt-4o/", headers=h)),
+        ("GET", "/api/models/{model_name}/", await c.get(f"/api/models/m/status/?{window}", headers=h)),
+        ("GET", "/api/models/{model_name}/", await c.get(f"/api/models/openai/gpt-4o/status/?{window}&provider_id=x")),
+        (
+            "POST",
+            "/api/models/{model_name}/",
+            await c.post("/api/models/m/status/", json=status_body, headers=h),
+        ),
         ("GET", "/api/providers/", await c.get("/api/providers/", headers=h)),
         ("GET", "/api/providers/{provider_id}/", await c.get("/api/providers/p/", headers=h)),
         ("POST", "/api/models/list/", await c.post("/api/models/list/?page_size=3", json={}, headers=h)),

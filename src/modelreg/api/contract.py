@@ -45,6 +45,8 @@ class Contract(msgspec.Struct, frozen=True, kw_only=True):
     """The request body type (decoded with decode_body)."""
     response: Any = None
     """The success response type, when the return annotation cannot say it (a prepared Response)."""
+    alternatives: tuple[Any, ...] = ()
+    """Other success body types of the same status (the answer is one of them)."""
     media_type: str | None = None
     """A success body that is not JSON (image/png); by default the handler's own media type when not JSON."""
     stream: bool = False
@@ -64,6 +66,7 @@ def documented(
     *,
     body: Any = None,
     response: Any = None,
+    alternatives: Iterable[Any] = (),
     media_type: str | None = None,
     stream: bool = False,
     etag: bool = False,
@@ -76,6 +79,7 @@ def documented(
     contract = Contract(
         body=body,
         response=response,
+        alternatives=tuple(alternatives),
         media_type=media_type,
         stream=stream,
         etag=etag,
@@ -262,7 +266,7 @@ def _build(app: Litestar) -> dict[str, Any]:
         target[method.lower()] = operation
         body_type = contract.body
         response_type = contract.response if contract.response is not None else _return_type(handler)
-        for declared in (body_type, response_type):
+        for declared in (body_type, response_type, *contract.alternatives):
             if declared is not None:
                 types.append(declared)
         status = handler.status_code
@@ -312,7 +316,10 @@ def _complete(
     if contract.media_type is not None:
         success["content"] = {contract.media_type: {"schema": {"type": "string"}}}
     elif response_type is not None:
-        success["content"] = {"application/json": {"schema": schema_of[id(response_type)]}}
+        schema = schema_of[id(response_type)]
+        if contract.alternatives:
+            schema = {"anyOf": [schema, *(schema_of[id(t)] for t in contract.alternatives)]}
+        success["content"] = {"application/json": {"schema": schema}}
     if contract.stream:
         success.setdefault("content", {})["text/event-stream"] = {"schema": {"type": "string"}}
     if contract.etag:

@@ -35,7 +35,7 @@ from modelreg.gateway.routing import upstream_provider
 from modelreg.services.usage_reports import MAX_WINDOW_SECONDS, Window, iso, parse_time, parse_window, summed
 from modelreg.store.rows import UsageMinuteRow
 
-__all__ = ["model_status", "status_from_post", "usage_handlers"]
+__all__ = ["ModelStatusSeries", "model_status", "status_from_post", "usage_handlers"]
 
 AnyRequest = Request[Any, Any, Any]
 U = UsageMinuteRow
@@ -44,6 +44,22 @@ _STATUS_FIELDS = ("start_time", "end_time", "provider_id", "time_tick")
 
 
 # ---- status ------------------------------------------------------------------------------------
+
+
+class ModelStatusSeries(msgspec.Struct, kw_only=True):
+    """The status answer, for the contract (built as a dict below; docs/gateway.md describes the buckets)."""
+
+    model: str
+    provider_id: str | None
+    time_tick: str
+    start_time: str
+    end_time: str
+    data: list[dict[str, Any]]
+    metrics_series: list[dict[str, Any]]
+    respan_uptime: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
+    """Only without provider_id."""
+    status: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    """The window's summary, when the model is readable."""
 
 
 async def model_status(request: AnyRequest, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from modelreg.api.respan.schemas import (
     RespanProviderPage,
     RespanProviderWrite,
 )
-from modelreg.api.usage_routes import STATUS_SUFFIX, model_status, status_from_post, usage_handlers
+from modelreg.api.usage_routes import STATUS_SUFFIX, ModelStatusSeries, model_status, status_from_post, usage_handlers
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -50,7 +50,7 @@ MODEL_EXAMPLE = {
     "input_cost": 2.0,
 }
 STATUS_EXAMPLE = {"start_time": "2026-12-01T00:00:00Z", "end_time": "2026-12-02T00:00:00Z", "time_tick": "hour"}
-STATUS_POST = documented(body=dict[str, Any], response=dict[str, Any], auth="optional", example=STATUS_EXAMPLE)
+STATUS_POST = documented(body=dict[str, Any], response=ModelStatusSeries, auth="optional", example=STATUS_EXAMPLE)
 PROVIDER_WRITE = documented(
     body=RespanProviderWrite,
     response=RespanProvider,
@@ -120,7 +120,10 @@ async def create_model(request: AnyRequest) -> Response[Any]:
     return _model_response(model, principal, 201 if created else 200)
 
 
-@get("/api/models/{model_name:path}", opt=documented(response=RespanModel, etag=True))
+@get(
+    "/api/models/{model_name:path}",
+    opt=documented(response=RespanModel, alternatives=(ModelStatusSeries,), auth="optional", etag=True),
+)
 async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """A model, resolved (built-ins by `provider/name` or an unambiguous bare name). `<name>/status/` answers
     the model's measured status series instead (see docs/gateway.md)."""
