@@ -31,6 +31,7 @@ from modelreg.api.common import (
     require_admin,
     require_principal,
 )
+from modelreg.api.contract import documented
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.names import could_be_stored
 from modelreg.services import audit
@@ -38,6 +39,7 @@ from modelreg.services.usage_reports import parse_time
 from modelreg.store.rows import AuditEntryRow, ModelRevisionRow
 
 __all__ = [
+    "RevisionPage",
     "audit_log",
     "model_revisions",
     "request_context",
@@ -208,7 +210,7 @@ def _instant(value: str, field: str) -> datetime:
         raise InvalidInput("Enter a valid ISO-8601 datetime or unix timestamp.", field) from None
 
 
-@get("/api/audit-log")
+@get("/api/audit-log", opt=documented(errors=(403,)))
 async def audit_log(
     request: AnyRequest,
     object_type: FromQuery[str | None] = None,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.catalog.load import Catalog
 from modelreg.domain.access import AccessProhibited, can_read, can_write, normalize_grants
 from modelreg.domain.errors import BaseModelNotFound, HasDependents, InvalidInput, NotFound, ReadOnlyModel
+from modelreg.domain.etags import entity_tag
 from modelreg.domain.grants import DEFAULT_GRANTS, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
@@ -97,6 +98,11 @@ class ModelChanges(msgspec.Struct, kw_only=True):
             for f in self.__struct_fields__
         }
         return ModelChanges(**values)
+
+
+def _tag(row: CustomModelRow) -> str:
+    """The ETag of the stored row, equal to LLMModel.etag of the model read from it."""
+    return entity_tag("model", row.organization_id, row.model_name, row.created_at, row.revision)
 
 
 class ModelService:
@@ -229,7 +235,7 @@ class ModelService:
 
     async def delete(self, session: AsyncSession, principal: Principal, name: str, if_match: str | None) -> None:
         row, provider_row, grants = await self._writable(session, principal, name, "deleted", for_update=True)
-        check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+        check_if_match(if_match, _tag(row))
         dependents = await dependents_of(session, principal.organization_id, name)
         if dependents:
             raise HasDependents(dependents)
@@ -341,7 +347,7 @@ class ModelService:
         row, provider_row, grants = await self._writable(session, principal, name, "modified", for_update=True)
         before = None if action == "create" else stored_state(row, provider_row, grants)
         if if_match is not None:
-            check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+            check_if_match(if_match, _tag(row))
         if changes.access_grants is not msgspec.UNSET:
             grants = await self._valid_grants(session, principal, changes.access_grants)
             await replace_grants(session, row.pk, grants)
