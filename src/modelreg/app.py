@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Litestar, Request, Router, get, post
 from litestar.config.app import AppConfig
 
+from modelreg.api.account_routes import account_router
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
@@ -27,6 +28,7 @@ from modelreg.store import counters
 from modelreg.store.memory import ORG_COUNTER_PREFIX
 from modelreg.store.migrate import check_at_head
 from modelreg.store.views import refresh_views, stale_organizations
+from modelreg.ui.router import console_router, template_config
 
 __all__ = ["create_app"]
 
@@ -154,8 +156,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             respan_router,
             openwebui_router,
             admin_router,
+            account_router,
             openai_router,
+            console_router(settings),
         ],
+        template_config=template_config(),
         lifespan=[lifespan],
         on_app_init=[on_app_init],
         exception_handlers=exception_handlers,

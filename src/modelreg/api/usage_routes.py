@@ -21,7 +21,6 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, get, post
 from msgspec import Meta
-from sqlalchemy import ColumnElement, and_
 
 from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_admin, require_principal
 from modelreg.domain.errors import InvalidInput, NotFound
@@ -69,11 +68,8 @@ async def model_status(request: AnyRequest, name: str, body: dict[str, Any] | No
         result["respan_uptime"] = []
     if model is None:
         return result
-    scope: ColumnElement[bool] = U.model_name == model.name
-    scope = and_(scope, U.organization_id == principal.organization_id if principal else U.is_public.is_(True))
-    if provider_id is not None:
-        scope = and_(scope, U.provider_id == provider_id)
-    buckets = await reg.usage_reports.series(scope, window)
+    organization_id = principal.organization_id if principal else None
+    buckets = await reg.usage_reports.model_series(organization_id, model.name, window, provider_id)
     volume = principal is not None
     empty = Totals()
     for start in window.buckets():
@@ -265,17 +261,14 @@ async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     end = parse_time(query["end_time"], "end_time") if "end_time" in query else now
     start = parse_time(query["start_time"], "start_time") if "start_time" in query else end - 30 * 86400
     window: Window = parse_window(start, end, "day")
-    rows = await registry(request).usage_reports.per_model_and_day(principal.organization_id, window.start, window.end)
-    per_model: dict[str, Totals] = {}
-    for _, name, totals in rows:
-        per_model.setdefault(name, Totals()).merge(totals)
+    usage = await registry(request).usage_reports.organization_usage(principal.organization_id, window)
     return {
         "organization_id": principal.organization_id,
         "start_time": iso(window.start),
         "end_time": iso(window.end),
-        "totals": _totals_wire(summed(per_model.values())),
-        "models": [{"model": name, **_totals_wire(per_model[name])} for name in sorted(per_model)],
-        "days": [{"date": iso(day)[:10], "model": name, **_totals_wire(totals)} for day, name, totals in rows],
+        "totals": _totals_wire(usage.totals),
+        "models": [{"model": name, **_totals_wire(usage.per_model[name])} for name in sorted(usage.per_model)],
+        "days": [{"date": iso(day)[:10], "model": name, **_totals_wire(totals)} for day, name, totals in usage.days],
     }
 
 
