@@ -9,7 +9,7 @@ from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from modelreg.api.common import registry
-from modelreg.domain.errors import InvalidInput
+from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import MODEL_TYPES
 from modelreg.filters.parse import parse_filters
 from modelreg.services.listing import parse_sort
@@ -67,4 +67,10 @@ async def catalog(request: AnyRequest) -> Template:
     )
 
 
-catalog_handlers = [root, catalog]
+@get("/ui/{rest:path}", include_in_schema=False)
+async def unknown_page(rest: str) -> None:
+    """Any other address under /ui/ answers the console's own 404 page, not the API's JSON."""
+    raise NotFound()
+
+
+catalog_handlers = [root, catalog, unknown_page]

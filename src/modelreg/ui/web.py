@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, NotFoundException, PermissionDeni
 from litestar.response import Redirect, Template
 
 from modelreg.api.common import registry
+from modelreg.api.errors import exception_handlers as api_exception_handlers
 from modelreg.api.ratelimit import RateLimited
 from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import DomainError, NotFound, ReadOnlyModel
@@ -116,4 +117,8 @@ def _handle(request: AnyRequest, exc: Exception) -> Response[Any]:
     return _error_page(request, 500, "Something went wrong", "The error was logged. Please try again.")
 
 
-ui_exception_handlers: dict[type[Exception] | int, Any] = {Exception: _handle}
+# Every class the API's table names is listed again here: Litestar picks the most specific class across all
+# layers, so the app's JSON handler for, say, DomainError would otherwise win over a catch-all here.
+ui_exception_handlers: dict[type[Exception] | int, Any] = dict.fromkeys(
+    [*api_exception_handlers, SignInRequired, RateLimited, PermissionDeniedException], _handle
+)
