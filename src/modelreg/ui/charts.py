@@ -11,12 +11,12 @@ from markupsafe import Markup
 __all__ = ["svg_chart"]
 
 WIDTH, HEIGHT = 420, 170
-LEFT, RIGHT, TOP, BOTTOM = 48, 10, 10, 26
+LEFT, RIGHT, TOP, BOTTOM = 58, 10, 10, 26
 
 
 def _label(seconds: int, span: int) -> str:
     moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%H:%M" if span <= 2 * 86400 else "%b %d")
+    return moment.strftime("%b %d %H:%M" if span <= 2 * 86400 else "%b %d")
 
 
 def _number(value: float) -> str:
@@ -25,11 +25,21 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def svg_chart(title: str, points: list[tuple[int, float | None]], *, bars: bool = False, unit: str = "") -> Markup:
-    """`points`: (bucket start, value or None for no data), oldest first, evenly spaced."""
+def svg_chart(
+    title: str,
+    points: list[tuple[int, float | None]],
+    *,
+    bars: bool = False,
+    unit: str = "",
+    ceiling: float | None = None,
+) -> Markup:
+    """`points`: (bucket start, value or None for no data), oldest first, evenly spaced. `ceiling` caps the
+    axis (100 for percentages)."""
     values = [v for _, v in points if v is not None]
     top = max(values) if values else 0.0
     top = top * 1.1 if top > 0 else 1.0
+    if ceiling is not None:
+        top = min(top, ceiling) if values and max(values) > 0 else ceiling
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(len(points), 1)
     step = plot_w / n

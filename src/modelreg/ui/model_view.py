@@ -79,7 +79,7 @@ async def _status(request: AnyRequest, principal: Principal | None, model: LLMMo
         svg_chart("Latency (s)", points("average_latency"), unit=" s"),
         svg_chart("Time to first token (s)", points("average_ttft"), unit=" s"),
         svg_chart("Tokens per second", points("average_tps")),
-        svg_chart("Uptime (%)", points("uptime_percent"), unit="%"),
+        svg_chart("Uptime (%)", points("uptime_percent"), unit="%", ceiling=100.0),
     ]
     titles = ["Requests", "Latency", "Time to first token", "Tokens per second", "Uptime"]
     return {
