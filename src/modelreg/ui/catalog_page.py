@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from modelreg.api.common import registry
@@ -68,7 +69,7 @@ async def catalog(request: AnyRequest) -> Template:
 
 
 @get("/ui/{rest:path}", include_in_schema=False)
-async def unknown_page(rest: str) -> None:
+async def unknown_page(rest: FromPath[str]) -> None:
     """Any other address under /ui/ answers the console's own 404 page, not the API's JSON."""
     raise NotFound()
 
