@@ -249,6 +249,11 @@ def test_catalog_filters_and_sort_agree_with_the_api(site: Site) -> None:
 
 def test_create_a_model_inheriting_a_builtin_with_an_input_price_override(site: Site) -> None:
     page = sign_in(site, site.admin)
+    page.goto("/ui/new")
+    page.locator("#base_model_name").press_sequentially("gpt-4o-mi")
+    page.locator("#base-options option").first.wait_for(state="attached")
+    suggested = page.locator("#base-options option").evaluate_all("options => options.map(o => o.value)")
+    assert suggested and all("gpt-4o-mi" in name for name in suggested)  # type-ahead over the catalog
     create_model_in_form(page, "acme-cheap-4o", "gpt-4o", input_cost="1.23")
     page.wait_for_url("**/ui/models/acme-cheap-4o?flash=*")
     base = site.api(site.admin, "GET", "/api/models/gpt-4o/").json()
@@ -332,6 +337,35 @@ def test_a_concurrent_edit_shows_the_conflict(site: Site) -> None:
     assert site.api(site.admin, "GET", "/api/models/acme-shared/").json()["input_cost"] == 0.9
     first.context.close()
     second.context.close()
+
+
+def test_deactivate_and_the_inactive_filter(site: Site) -> None:
+    page = sign_in(site, site.admin)
+    create_model_in_form(page, "acme-retired", "gpt-4o-mini")
+    page.wait_for_url("**/ui/models/acme-retired?flash=*")
+    page.click("button:text-is('Deactivate')")
+    page.wait_for_url("**/ui/models/acme-retired?flash=Deactivated.")
+    assert page.locator(".badge.inactive").count() == 1
+    page.goto("/ui/?state=inactive")
+    assert table_names(page) == ["acme-retired"]
+    body = page.locator("#api-body").text_content()
+    answer = httpx.post(
+        f"{site.base}/api/models/list/",
+        content=body or "",
+        headers={"Authorization": f"Bearer {site.admin.key}", "Content-Type": "application/json"},
+        timeout=10,
+    ).json()
+    assert [m["model_name"] for m in answer["results"]] == ["acme-retired"]
+    member = sign_in(site, site.member)
+    member.goto("/ui/?q=acme-retired")
+    assert table_names(member) == []  # a deactivated model is for its writers only
+    page.goto("/ui/models/acme-retired")
+    page.click("button:text-is('Activate')")
+    page.wait_for_url("**/ui/models/acme-retired?flash=Activated.")
+    member.goto("/ui/?q=acme-retired")
+    assert table_names(member) == ["acme-retired"]
+    page.context.close()
+    member.context.close()
 
 
 # ---- providers, gateway, usage -----------------------------------------------------------------

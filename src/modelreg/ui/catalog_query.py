@@ -13,6 +13,7 @@ command), so a shared link and an API call give the same models in the same orde
 | min_context    | max_context_window gte                                    |
 | max_input / max_output | input_cost / output_cost lte (USD per 1M tokens)  |
 | kind           | builtin / custom: is_managed true / false                 |
+| state          | active / inactive: is_active true / false (inactive models are visible to their writers only) |
 | sort           | sort_by (a column, `-` for descending)                    |
 | page, per      | page, page_size (20-100)                                  |
 """
@@ -52,6 +53,7 @@ class CatalogQuery(msgspec.Struct, kw_only=True):
     numbers: dict[str, str] = msgspec.field(default_factory=dict)
     """As typed (shown back in the form); only valid ones become filters."""
     kind: str = ""
+    state: str = ""
     sort: str = "model_name"
     page: int = 1
     per: int = 50
@@ -73,6 +75,8 @@ class CatalogQuery(msgspec.Struct, kw_only=True):
                 result[_NUMBERS[key]] = {"operator": _OPERATORS[key], "value": float(text)}
         if self.kind:
             result["is_managed"] = {"operator": "", "value": [self.kind == "builtin"]}
+        if self.state:
+            result["is_active"] = {"operator": "", "value": [self.state == "active"]}
         return result
 
     def params(self, **changes: Any) -> list[tuple[str, str]]:
@@ -83,6 +87,7 @@ class CatalogQuery(msgspec.Struct, kw_only=True):
             **dict.fromkeys(self.flags, "1"),
             **self.numbers,
             "kind": self.kind,
+            "state": self.state,
             "sort": self.sort if self.sort != "model_name" else "",
             "page": str(self.page) if self.page != 1 else "",
             "per": str(self.per) if self.per != 50 else "",
@@ -144,6 +149,8 @@ def parse_query(params: Any) -> CatalogQuery:
                 errors[key] = "Enter a number of at least 0."
     kind = params.get("kind", "")
     query.kind = kind if kind in ("builtin", "custom") else ""
+    state = params.get("state", "")
+    query.state = state if state in ("active", "inactive") else ""
     sort = params.get("sort", "model_name")
     query.sort = sort if sort.lstrip("-") in SORTABLE else "model_name"
     try:
