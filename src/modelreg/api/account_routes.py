@@ -22,7 +22,7 @@ import msgspec
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
-from modelreg.api.common import decode_body, registry, require_principal
+from modelreg.api.common import registry, require_principal
 from modelreg.api.errors import exception_handlers
 from modelreg.domain.org_access import OrgAction, allowed
 from modelreg.services import accounts
@@ -92,9 +92,9 @@ async def list_keys(
 
 
 @post("/api/keys", status_code=201)
-async def create_key(request: AnyRequest) -> CreatedKeyInfo:
+async def create_key(request: AnyRequest, data: KeyCreate | None = None) -> CreatedKeyInfo:
     principal = await require_principal(request)
-    body = await decode_body(request, KeyCreate)
+    body = data or KeyCreate()
     async with registry(request).db.write() as session:
         return await accounts.create_key(
             session, principal, name=body.name, expires_in_days=body.expires_in_days, user_id=body.user_id
@@ -119,17 +119,17 @@ async def list_users(request: AnyRequest) -> list[UserInfo]:
 
 
 @post("/api/users", status_code=201)
-async def create_user(request: AnyRequest) -> UserInfo:
+async def create_user(request: AnyRequest, data: UserCreate) -> UserInfo:
     principal = await require_principal(request)
-    body = await decode_body(request, UserCreate)
+    body = data
     async with registry(request).db.write() as session:
         return await accounts.create_user(session, principal, body.email, body.role, body.password)
 
 
 @patch("/api/users/{user_id:str}")
-async def change_user(request: AnyRequest, user_id: FromPath[str]) -> UserInfo:
+async def change_user(request: AnyRequest, user_id: FromPath[str], data: UserChange) -> UserInfo:
     principal = await require_principal(request)
-    body = await decode_body(request, UserChange)
+    body = data
     reg = registry(request)
     async with reg.db.write() as session:
         changed = await accounts.change_role(session, principal, user_id[:64], body.role)

@@ -57,6 +57,7 @@ async def check_connection(
         names = sorted(str(item["id"]) for item in data["data"] if isinstance(item, dict) and "id" in item)
     except (msgspec.DecodeError, KeyError, TypeError):
         return ConnectionCheck(ok=False, status=200, latency_ms=latency, message="The answer is not a model list.")
+    noun = "model" if len(names) == 1 else "models"
     return ConnectionCheck(
-        ok=True, status=200, latency_ms=latency, models=names[:500], message=f"Connected: {len(names)} models."
+        ok=True, status=200, latency_ms=latency, models=names[:500], message=f"Connected: {len(names)} {noun}."
     )

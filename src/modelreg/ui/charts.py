@@ -4,6 +4,7 @@ JavaScript. Each chart has a text alternative (its title and range) for screen r
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from html import escape
 
 from markupsafe import Markup
@@ -20,9 +21,10 @@ def _label(seconds: int, span: int) -> str:
 
 
 def _number(value: float) -> str:
+    """Axis labels without exponents (a day's cost may be $0.000059)."""
     if value >= 1000:
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    return f"{Decimal(f'{value:.2g}'):f}" if value < 1 else f"{value:.3g}"
 
 
 def svg_chart(
