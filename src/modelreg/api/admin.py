@@ -1,4 +1,4 @@
-"""Organization administration over HTTP (admins of the caller's organization only).
+"""Organization administration over HTTP (admins of the caller's organization: domain/org_access.py).
 
     GET  /api/admin/users                              the organization's users
     POST /api/admin/users            {email, role?, password?}   -> 201 user
@@ -20,7 +20,7 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath
 from sqlalchemy import select
 
-from modelreg.api.common import decode_body, registry, require_admin
+from modelreg.api.common import decode_body, registry, require_allowed
 from modelreg.api.errors import exception_handlers
 from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import InvalidInput, NotFound
@@ -69,7 +69,7 @@ def _user(row: UserRow) -> UserOut:
 
 @get("/api/admin/users")
 async def list_users(request: AnyRequest) -> list[UserOut]:
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_users")
     async with registry(request).db.read() as session:
         rows = await session.scalars(
             select(UserRow).where(UserRow.organization_id == principal.organization_id).order_by(UserRow.email)
@@ -79,7 +79,7 @@ async def list_users(request: AnyRequest) -> list[UserOut]:
 
 @post("/api/admin/users", status_code=201)
 async def create_user(request: AnyRequest) -> UserOut:
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_users")
     form = await decode_body(request, UserForm)
     async with registry(request).db.write() as session:
         row = await identity.create_user(session, principal.organization_id, form.email, form.role, form.password)
@@ -93,7 +93,7 @@ async def _group_out(session: Any, group: GroupRow) -> GroupOut:
 
 @get("/api/admin/groups")
 async def list_groups(request: AnyRequest) -> list[GroupOut]:
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     async with registry(request).db.read() as session:
         groups = await session.scalars(
             select(GroupRow).where(GroupRow.organization_id == principal.organization_id).order_by(GroupRow.name)
@@ -103,7 +103,7 @@ async def list_groups(request: AnyRequest) -> list[GroupOut]:
 
 @post("/api/admin/groups", status_code=201)
 async def create_group(request: AnyRequest) -> GroupOut:
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     form = await decode_body(request, GroupForm)
     async with registry(request).db.write() as session:
         group = await identity.create_group(session, principal.organization_id, form.name)
@@ -119,7 +119,7 @@ async def _own_group(session: Any, principal: Principal, group_id: str) -> Group
 
 @post("/api/admin/groups/{group_id:str}/members", status_code=200)
 async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     form = await decode_body(request, MemberForm)
     if (form.user_id is None) == (form.email is None):
         raise InvalidInput("give exactly one of user_id or email", "user_id")
@@ -137,7 +137,7 @@ async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
 
 @delete("/api/admin/groups/{group_id:str}/members/{user_id:str}", status_code=204)
 async def remove_member(request: AnyRequest, group_id: FromPath[str], user_id: FromPath[str]) -> None:
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     reg = registry(request)
     async with reg.db.write() as session:
         group = await _own_group(session, principal, group_id)

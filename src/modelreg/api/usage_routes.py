@@ -22,7 +22,7 @@ import msgspec
 from litestar import Request, get, post
 from msgspec import Meta
 
-from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_admin, require_principal
+from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_allowed, require_principal
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
@@ -255,7 +255,7 @@ def _totals_wire(totals: Totals) -> dict[str, Any]:
 async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     """Cost and tokens per model and per UTC day, for the caller's organization (admins only).
     Default window: the last 30 days."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "read_usage")
     now = time.time()
     query = request.query_params
     end = parse_time(query["end_time"], "end_time") if "end_time" in query else now
