@@ -299,6 +299,16 @@ def test_grants_change_what_a_member_sees_and_a_reader_cannot_edit(site: Site) -
 
     member.goto("/ui/?q=acme-private")
     assert table_names(member) == ["acme-private"]
+    # The member's catalog of custom models is exactly what the API lists for the member.
+    member.goto("/ui/?kind=custom&per=100")
+    body = member.locator("#api-body").text_content() or ""
+    listed = httpx.post(
+        f"{site.base}/api/models/list/?page_size=100",
+        content=body,
+        headers={"Authorization": f"Bearer {site.member.key}", "Content-Type": "application/json"},
+        timeout=10,
+    ).json()
+    assert [m["model_name"] for m in listed["results"]] == table_names(member)
     member.goto("/ui/models/acme-private")
     assert member.locator("a:text-is('Edit')").count() == 0  # not offered to a reader...
     response = member.goto("/ui/edit/acme-private")
