@@ -113,3 +113,20 @@ async def test_members_are_refused_admin_pages_and_actions(console: tuple[Any, s
         assert answer.status_code == 403, path
         assert "Not allowed" in answer.text
     assert (await client.get("/ui/providers")).status_code == 200  # reading providers is fine
+
+
+async def test_bad_input_in_admin_forms_is_explained_and_kept(console: tuple[Any, str]) -> None:
+    client, url = console
+    _, admin_key, email, _ = await _org(url)
+    assert (await _sign_in(client, api_key=admin_key)).status_code == 303
+    token = client.cookies.get("modelreg_csrf")
+    short = await client.post(
+        "/ui/admin/users", data={"_csrf_token": token, "email": "new@sessions.example", "password": "short"}
+    )
+    assert short.status_code == 400 and "at least 8 characters" in short.text
+    assert 'value="new@sessions.example"' in short.text
+    taken = await client.post("/ui/admin/users", data={"_csrf_token": token, "email": email, "role": "admin"})
+    assert taken.status_code == 400 and "already exists" in taken.text
+    days = await client.post("/ui/keys", data={"_csrf_token": token, "name": "nightly", "expires_in_days": "soon"})
+    assert days.status_code == 400 and "whole number" in days.text and 'value="nightly"' in days.text
+    assert 'id="new-key"' not in days.text  # no key was created or shown

@@ -20,7 +20,12 @@ __all__ = ["account_handlers"]
 AnyRequest = Request[Any, Any, Any]
 
 
-async def _keys_page(request: AnyRequest, created: accounts.CreatedKeyInfo | None = None, error: str = "") -> Template:
+async def _keys_page(
+    request: AnyRequest,
+    created: accounts.CreatedKeyInfo | None = None,
+    error: str = "",
+    typed: dict[str, str] | None = None,
+) -> Template:
     principal = await signed_in(request)
     reg = registry(request)
     everyone = allowed(principal, "manage_users")
@@ -37,6 +42,7 @@ async def _keys_page(request: AnyRequest, created: accounts.CreatedKeyInfo | Non
         users=[u for u in users if u.is_active],
         created=created,
         error=error,
+        typed=typed or {},
     )
 
 
@@ -49,11 +55,16 @@ async def keys_page(request: AnyRequest) -> Template:
 async def create_key(request: AnyRequest) -> Template:
     principal = await signed_in(request)
     form = await request.form()
-    days_text = str(form.get("expires_in_days", "")).strip()
+    days_text = str(form.get("expires_in_days", "")).strip()[:20]
+    typed = {"name": str(form.get("name", ""))[:256], "expires_in_days": days_text}
     try:
         days = int(days_text) if days_text else None
     except ValueError:
-        return await _keys_page(request, error="Expires in days: enter a whole number between 1 and 36500.")
+        days = 0  # refused below, in the service's words
+    if days is not None and not 1 <= days <= 36500:
+        return await _keys_page(
+            request, error="Expires in days: enter a whole number between 1 and 36500.", typed=typed
+        )
     try:
         async with registry(request).db.write() as session:
             created = await accounts.create_key(
@@ -64,7 +75,7 @@ async def create_key(request: AnyRequest) -> Template:
                 user_id=str(form.get("user_id", "")).strip() or None,
             )
     except InvalidInput as exc:
-        return await _keys_page(request, error=exc.message)
+        return await _keys_page(request, error=exc.message, typed=typed)
     return await _keys_page(request, created=created)
 
 
@@ -83,17 +94,29 @@ async def users_page(request: AnyRequest) -> Template:
     return await _users(request)
 
 
-async def _users(request: AnyRequest, error: str = "", status_code: int = 200) -> Template:
+async def _users(
+    request: AnyRequest, error: str = "", status_code: int = 200, typed: dict[str, str] | None = None
+) -> Template:
     principal = require(await signed_in(request), "manage_users")
     async with registry(request).db.read() as session:
         users = await accounts.list_users(session, principal)
-    return page(request, "users.html", principal, status_code=status_code, title="Users", users=users, error=error)
+    return page(
+        request,
+        "users.html",
+        principal,
+        status_code=status_code,
+        title="Users",
+        users=users,
+        error=error,
+        typed=typed or {},
+    )
 
 
 @post("/ui/admin/users", include_in_schema=False)
 async def create_user(request: AnyRequest) -> Response[Any]:
     principal = require(await signed_in(request), "manage_users")
     form = await request.form()
+    typed = {"email": str(form.get("email", ""))[:320], "role": str(form.get("role", "member"))[:16]}
     try:
         async with registry(request).db.write() as session:
             user = await accounts.create_user(
@@ -104,7 +127,7 @@ async def create_user(request: AnyRequest) -> Response[Any]:
                 str(form.get("password", ""))[:1024] or None,
             )
     except InvalidInput as exc:
-        return await _users(request, error=exc.message, status_code=400)
+        return await _users(request, error=exc.message, status_code=400, typed=typed)
     return redirect("/ui/admin/users", f"Created {user.email}.")
 
 
