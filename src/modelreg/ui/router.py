@@ -3,7 +3,8 @@
 CSRF: Litestar's CSRF middleware runs on this router only (a double-submit token: a signed cookie scoped
 to /ui plus a hidden form field or the `x-csrftoken` header htmx sends). The JSON API has no such
 middleware and never reads cookies, so a console session can never authorize an API call.
-Every page also carries a Content-Security-Policy that allows only this origin's scripts and styles.
+Pages are gzip-compressed when accepted. Every page also carries a Content-Security-Policy that allows only
+this origin's scripts and styles.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from urllib.parse import quote
 
 from jinja2 import Environment
 from litestar import Router
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import ResponseHeader
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.compression import CompressionMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -74,7 +77,12 @@ def console_router(settings: Settings) -> Router:
             *usage_handlers,
             *account_handlers,
         ],
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+        middleware=[
+            DefineMiddleware(CSRFMiddleware, config=csrf),
+            # Pages are gzipped when the browser accepts it (a 50-row catalog: ~40 KB -> ~6 KB); the static
+            # assets are stored compressed already. The JSON API is not touched.
+            DefineMiddleware(CompressionMiddleware, config=CompressionConfig(backend="gzip", exclude="^/ui/static/")),
+        ],
         exception_handlers=ui_exception_handlers,
         response_headers=[
             ResponseHeader(name="Content-Security-Policy", value=_CSP),
