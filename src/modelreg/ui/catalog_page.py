@@ -49,7 +49,7 @@ async def catalog(request: AnyRequest) -> Template:
     if not result.models and query.page > 1 and result.total:
         query.page = max(1, -(-result.total // query.per))
         result = await listing.run(principal, tree, parse_sort(query.sort), (query.page - 1) * query.per, query.per)
-    return page(
+    response = page(
         request,
         "catalog.html",
         principal,
@@ -66,6 +66,10 @@ async def catalog(request: AnyRequest) -> Template:
         error=error,
         base_url=str(request.base_url).rstrip("/"),
     )
+    if request.headers.get("hx-request"):
+        # The address bar gets the canonical link (no empty form fields), so it can be shared as is.
+        response.headers["HX-Push-Url"] = query.link(page=str(query.page) if query.page > 1 else "")
+    return response
 
 
 @get("/ui/{rest:path}", include_in_schema=False)
