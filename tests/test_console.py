@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright import sync_api as playwright_sync
 
 from fake_upstream import FakeUpstream, running_fake_upstream
 from live_server import Server, running_server
@@ -27,7 +28,6 @@ from modelreg.services import identity
 from modelreg.store.database import Database
 from modelreg.store.migrate import upgrade_to_head
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 PROVIDER_SECRET = "sk-provider-SECRET-4f9a7c"
