@@ -48,6 +48,7 @@ async def signin(request: AnyRequest) -> Response[Any]:
         return page(
             request, "signin.html", None, status_code=400, title="Sign in", next=target, email=email, error=_FAILED
         )
+    await sessions.end(request.cookies.get(SESSION_COOKIE))  # a sign-in over a session replaces it
     response = Redirect(path=target, status_code=303)
     response.cookies.append(
         Cookie(
