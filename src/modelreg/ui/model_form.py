@@ -211,9 +211,9 @@ async def _save(request: AnyRequest, editing: LLMModel | None) -> Response[Any]:
             request, principal, values, editing=editing, errors={_field_of(exc): exc.message}, status_code=400
         )
     except NotFound:
-        if editing is None and body.custom_provider_id:
+        if body.custom_provider_id:  # the chosen provider was deleted since the form was opened
             return await _render(
-                request, principal, values, editing=None, errors={"provider_id": "Not found."}, status_code=400
+                request, principal, values, editing=editing, errors={"provider_id": "Not found."}, status_code=400
             )
         raise
     return redirect(f"/ui/models/{quote(model.name, safe='/')}", "Saved.")
