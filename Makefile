@@ -53,4 +53,4 @@ vendor-assets: $(DEV_STAMP)
 	$(BIN)/python scripts/vendor_assets.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

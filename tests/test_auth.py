@@ -66,6 +66,7 @@ ANONYMOUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 OPEN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/healthz", None),
     ("GET", "/api/models/public/", None),
+    ("GET", "/static/favicon.png", None),
 ]
 # The status series: authentication optional (anonymous callers see built-ins without volume fields).
 STATUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [

@@ -19,6 +19,7 @@
 | MODELREG_SESSION_TTL_SECONDS | 43200: a console session's lifetime (sign in again after it)         |
 | MODELREG_SECURE_COOKIES      | false: true marks console cookies Secure (serve the console over https) |
 | MODELREG_SIGNIN_RATE_LIMIT   | 10/60: console sign-in attempts per client address per 60 s          |
+| MODELREG_CORS_ORIGINS        | empty (CORS off): comma-separated origins browsers may call from (`*` for any) |
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often a server checks the change counters that other processes bump (CLI, other replicas)."""
     last_used_flush_seconds: float = 30.0
     upstream_allow: str = ""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call from a browser (MODELREG_CORS_ORIGINS); empty: CORS off."""
     """CIDRs and host names the gateway may reach although private or loopback (MODELREG_UPSTREAM_ALLOW)."""
     key_cache_seconds: float = 30.0
     """Cached API keys are re-read after this long (bounds what an out-of-band database edit takes to show)."""
@@ -131,6 +134,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "var_dir": str(var_dir),
         "cache_poll_seconds": float(environ.get("MODELREG_CACHE_POLL_SECONDS", "1.0")),
         "upstream_allow": environ.get("MODELREG_UPSTREAM_ALLOW", ""),
+        "cors_origins": tuple(o.strip() for o in environ.get("MODELREG_CORS_ORIGINS", "").split(",") if o.strip()),
         "key_cache_seconds": float(environ.get("MODELREG_KEY_CACHE_SECONDS", "30")),
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),

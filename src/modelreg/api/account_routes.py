@@ -22,7 +22,8 @@ import msgspec
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
-from modelreg.api.common import registry, require_principal
+from modelreg.api.common import decode_body, registry, require_principal
+from modelreg.api.contract import documented
 from modelreg.api.errors import exception_handlers
 from modelreg.domain.org_access import OrgAction, allowed
 from modelreg.services import accounts
@@ -69,8 +70,9 @@ class UserChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     role: Literal["admin", "member"]
 
 
-@get("/api/me")
+@get("/api/me", opt=documented())
 async def me(request: AnyRequest) -> MeOut:
+    """The caller: user, organization, role, groups, and the organization-level actions they may take."""
     principal = await require_principal(request)
     return MeOut(
         user_id=principal.user_id,
@@ -82,27 +84,34 @@ async def me(request: AnyRequest) -> MeOut:
     )
 
 
-@get("/api/keys")
+@get("/api/keys", opt=documented(errors=(403,)))
 async def list_keys(
     request: AnyRequest, everyone: Annotated[bool, QueryParameter(name="all")] = False
 ) -> list[KeyInfo]:
+    """The caller's API keys; `all=true` (admins): every key of the organization. Keys are never shown."""
     principal = await require_principal(request)
     async with registry(request).db.read() as session:
         return await accounts.list_keys(session, principal, everyone=everyone)
 
 
-@post("/api/keys", status_code=201)
-async def create_key(request: AnyRequest, data: KeyCreate | None = None) -> CreatedKeyInfo:
+@post(
+    "/api/keys",
+    status_code=201,
+    opt=documented(body=KeyCreate, errors=(403,), example={"name": "ci", "expires_in_days": 90}),
+)
+async def create_key(request: AnyRequest) -> CreatedKeyInfo:
+    """Create an API key (for the caller, or an admin for a user of the organization); the key is shown once."""
     principal = await require_principal(request)
-    body = data or KeyCreate()
+    body = await decode_body(request, KeyCreate)
     async with registry(request).db.write() as session:
         return await accounts.create_key(
             session, principal, name=body.name, expires_in_days=body.expires_in_days, user_id=body.user_id
         )
 
 
-@delete("/api/keys/{key_id:str}", status_code=200)
+@delete("/api/keys/{key_id:str}", status_code=200, opt=documented(errors=(403,)))
 async def revoke_key(request: AnyRequest, key_id: FromPath[str]) -> KeyInfo:
+    """Revoke an API key (members: their own; admins: any of the organization's)."""
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.write() as session:
@@ -111,25 +120,32 @@ async def revoke_key(request: AnyRequest, key_id: FromPath[str]) -> KeyInfo:
     return revoked
 
 
-@get("/api/users")
+@get("/api/users", opt=documented(errors=(403,)))
 async def list_users(request: AnyRequest) -> list[UserInfo]:
+    """The organization's users (admins)."""
     principal = await require_principal(request)
     async with registry(request).db.read() as session:
         return await accounts.list_users(session, principal)
 
 
-@post("/api/users", status_code=201)
-async def create_user(request: AnyRequest, data: UserCreate) -> UserInfo:
+@post(
+    "/api/users",
+    status_code=201,
+    opt=documented(body=UserCreate, errors=(403,), example={"email": "ada@example.com", "role": "member"}),
+)
+async def create_user(request: AnyRequest) -> UserInfo:
+    """Add a user to the organization, optionally with a password (admins)."""
     principal = await require_principal(request)
-    body = data
+    body = await decode_body(request, UserCreate)
     async with registry(request).db.write() as session:
         return await accounts.create_user(session, principal, body.email, body.role, body.password)
 
 
-@patch("/api/users/{user_id:str}")
-async def change_user(request: AnyRequest, user_id: FromPath[str], data: UserChange) -> UserInfo:
+@patch("/api/users/{user_id:str}", opt=documented(body=UserChange, errors=(403,), example={"role": "admin"}))
+async def change_user(request: AnyRequest, user_id: FromPath[str]) -> UserInfo:
+    """Change a user's role (admins; the last admin keeps the role)."""
     principal = await require_principal(request)
-    body = data
+    body = await decode_body(request, UserChange)
     reg = registry(request)
     async with reg.db.write() as session:
         changed = await accounts.change_role(session, principal, user_id[:64], body.role)
@@ -137,8 +153,9 @@ async def change_user(request: AnyRequest, user_id: FromPath[str], data: UserCha
     return changed
 
 
-@post("/api/users/{user_id:str}/deactivate", status_code=200)
+@post("/api/users/{user_id:str}/deactivate", status_code=200, opt=documented(errors=(403,)))
 async def deactivate_user(request: AnyRequest, user_id: FromPath[str]) -> UserInfo:
+    """Deactivate a user: their keys, tokens and console sessions stop working (admins)."""
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.write() as session:
