@@ -97,7 +97,7 @@ async def list_keys(
 @post(
     "/api/keys",
     status_code=201,
-    opt=documented(body=KeyCreate, errors=(403,), example={"name": "ci", "expires_in_days": 90}),
+    opt=documented(body=KeyCreate, errors=(403, 404), example={"name": "ci", "expires_in_days": 90}),
 )
 async def create_key(request: AnyRequest) -> CreatedKeyInfo:
     """Create an API key (for the caller, or an admin for a user of the organization); the key is shown once."""
