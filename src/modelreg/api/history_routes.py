@@ -28,7 +28,7 @@ from modelreg.api.common import (
     path_name,
     previous_page,
     registry,
-    require_admin,
+    require_allowed,
     require_principal,
 )
 from modelreg.api.contract import documented
@@ -224,7 +224,7 @@ async def audit_log(
 ) -> AuditPage:
     """The organization's writes and platform-wide ones (catalog syncs), newest first; admins only.
     Filters: object_type, object_id, actor (a user id), action, start_time / end_time (ISO-8601 or unix)."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "read_audit_log")
     check_paging(page, page_size)
     conditions = [
         or_(AuditEntryRow.organization_id == principal.organization_id, AuditEntryRow.organization_id.is_(None))

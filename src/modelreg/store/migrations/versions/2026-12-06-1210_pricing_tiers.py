@@ -1,7 +1,7 @@
 """pricing tiers on custom models and their views
 
 Revision ID: 0006_pricing_tiers
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_pricing_tiers"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
