@@ -107,8 +107,8 @@ async def _seed(url: str) -> tuple[str, str, Person, Person, Person, Person]:
     db = Database(url)
     try:
         async with db.write() as session:
-            a = await identity.create_organization(session, "cli-a", f"admin-{tag}@a.example")
-            b = await identity.create_organization(session, "cli-b", f"admin-{tag}@b.example")
+            a = await identity.create_organization(session, f"cli-a-{tag}", f"admin-{tag}@a.example")
+            b = await identity.create_organization(session, f"cli-b-{tag}", f"admin-{tag}@b.example")
             people = []
             for label, org in (("member", a), ("other", a), ("b_member", b)):
                 email = f"{label}-{tag}@cli.example"

@@ -8,12 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Request, Router, get, post
+from litestar import Litestar, Request, Response, Router, post
 from litestar.config.app import AppConfig
 
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
+from modelreg.api.health import healthz, readyz
 from modelreg.api.openai.routes import openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.respan.routes import respan_router
@@ -24,6 +25,7 @@ from modelreg.config import Settings, load_settings
 from modelreg.registry import Registry, build_registry
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
 from modelreg.store import counters
+from modelreg.store.faults import fault_kind
 from modelreg.store.memory import ORG_COUNTER_PREFIX
 from modelreg.store.migrate import check_at_head
 from modelreg.store.views import refresh_views, stale_organizations
@@ -32,11 +34,8 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("modelreg")
 MAX_BODY_BYTES = 1024 * 1024
-
-
-@get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+STALE_HEADER = "X-Modelreg-Stale"
+"""Set ("true") on answers served from memory while the database is not answering."""
 
 
 @post("/api/auth/token", status_code=200)
@@ -58,7 +57,7 @@ async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
     while True:
         await asyncio.sleep(reg.settings.cache_poll_seconds)
         try:
-            async with reg.db.read() as session:
+            async with reg.db.read(probe=True) as session:
                 current = await counters.read_all(session)
             for name, value in current.items():
                 if seen.get(name) == value:
@@ -75,8 +74,8 @@ async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
             if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
                 last_flush = loop.time()
                 await reg.authenticator.flush_last_used()
-        except Exception:  # a transient database error must not kill the watcher
-            log.warning("change watcher: database not reachable, retrying", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - a transient database error must not kill the watcher
+            _log_background_failure("change watcher", error)
 
 
 async def _run_meter(reg: Registry) -> None:
@@ -85,8 +84,14 @@ async def _run_meter(reg: Registry) -> None:
         await asyncio.sleep(reg.settings.usage_flush_seconds)
         try:
             await reg.meter.tick()
-        except Exception:  # the sums stay pending and are retried on the next round
-            log.warning("meter: flush failed, retrying", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - the sums stay pending, retried on the next round
+            _log_background_failure("meter", error)
+
+
+def _log_background_failure(task: str, error: Exception) -> None:
+    """Database faults were logged (once per kind per interval) where they happened; anything else is a bug."""
+    if fault_kind(error) is None:
+        log.error("%s failed, retrying", task, exc_info=error)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -144,19 +149,26 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             await reg.upstream.close()
             await reg.db.dispose()
 
+    async def mark_stale(response: Response[Any]) -> Response[Any]:
+        """While the database does not answer, what is served from memory may be stale: say so."""
+        if reg.db.health.down and (response.status_code or 200) < 400:
+            response.headers[STALE_HEADER] = "true"
+        return response
+
     def on_app_init(config: AppConfig) -> AppConfig:
         config.state["registry"] = reg
         return config
 
     app = Litestar(
         route_handlers=[
-            Router(path="/", route_handlers=[healthz, token], exception_handlers=exception_handlers),
+            Router(path="/", route_handlers=[healthz, readyz, token], exception_handlers=exception_handlers),
             respan_router,
             openwebui_router,
             admin_router,
             openai_router,
         ],
         lifespan=[lifespan],
+        after_request=mark_stale,
         on_app_init=[on_app_init],
         exception_handlers=exception_handlers,
         request_max_body_size=MAX_BODY_BYTES,

@@ -126,16 +126,22 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any], kept: list[str]) ->
 
 
 async def install_snapshot(
-    session: AsyncSession, snapshot: dict[str, Any], catalog: Catalog, touched: set[str]
+    session: AsyncSession, snapshot: dict[str, Any], catalog: Catalog, diff: CatalogDiff, origin: str
 ) -> None:
-    """Store the new catalog, rewrite the views that inherit from `touched` built-ins, bump the counter."""
+    """Store the new catalog (kept with its origin and diff: catalog/history.py), rewrite the views that
+    inherit from changed, removed or kept built-ins, bump the counter."""
     session.add(
         CatalogSnapshotRow(
             sources=dict(snapshot.get("sources", {})),
             model_count=len(snapshot["models"]),
             content_gz=gzip.compress(encode_snapshot(snapshot)),
+            origin=origin[:500],
+            added=len(diff.added),
+            changed=len(diff.changed),
+            removed=len(diff.removed),
         )
     )
+    touched = set(diff.changed) | set(diff.removed) | set(diff.kept_deprecated)
     if touched:
         rows = await session.execute(
             select(CustomModelRow.organization_id, CustomModelRow.model_name).where(

@@ -4,7 +4,8 @@ counter moved. This is what makes `modelreg key revoke` in another process take 
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import ChangeCounterRow
@@ -18,12 +19,15 @@ USAGE = "usage"
 
 
 async def bump(session: AsyncSession, name: str) -> None:
-    result = await session.execute(
-        update(ChangeCounterRow).where(ChangeCounterRow.name == name).values(value=ChangeCounterRow.value + 1)
+    """Insert-or-increment in one statement: concurrent first writes of a new counter (a new organization's
+    first models) both count, where an UPDATE-then-INSERT let one of them fail on the primary key."""
+    dialect = session.get_bind().dialect.name
+    inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
+    await session.execute(
+        inserted.values(name=name, value=1).on_conflict_do_update(
+            index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
+        )
     )
-    if getattr(result, "rowcount", 0) == 0:
-        session.add(ChangeCounterRow(name=name, value=1))
-        await session.flush()
 
 
 async def read_all(session: AsyncSession) -> dict[str, int]:

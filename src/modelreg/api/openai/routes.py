@@ -8,6 +8,7 @@
 | upstream 4xx                                           | passed through with its body |
 | upstream 5xx, connection failure, refused address      | 502    |
 | upstream timeout                                       | 504    |
+| database not answering                                 | 503 + Retry-After (type "service_unavailable") |
 
 Only OpenAI-compatible upstream wire formats are spoken (OpenAI, Azure OpenAI's compatible endpoint,
 vLLM, OpenRouter, Together, ...); native Anthropic/Gemini/Bedrock formats are out of scope.
@@ -25,6 +26,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.response import Stream
 
+from modelreg.api import unavailable
 from modelreg.api.common import optional_principal, registry
 from modelreg.api.errors import NotAuthenticated
 from modelreg.auth.authenticator import AuthenticationFailed
@@ -37,6 +39,7 @@ from modelreg.gateway.routing import NotCallable, Route, apply_defaults, route_f
 from modelreg.gateway.ssrf import UpstreamRefused
 from modelreg.gateway.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnreachable, timeout_for
 from modelreg.services.listing import parse_sort
+from modelreg.store.faults import fault_kind
 
 __all__ = ["openai_router"]
 
@@ -61,8 +64,12 @@ def _unreachable() -> GatewayError:
     return GatewayError(502, "The upstream provider could not be reached.", "upstream_error", "upstream_unreachable")
 
 
-def _error(status: int, message: str, kind: str, code: str | int | None = None) -> Response[Any]:
-    return Response(content={"error": {"message": message, "type": kind, "code": code}}, status_code=status)
+def _error(
+    status: int, message: str, kind: str, code: str | int | None = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        content={"error": {"message": message, "type": kind, "code": code}}, status_code=status, headers=headers
+    )
 
 
 def _handle(_: AnyRequest, exc: Exception) -> Response[Any]:
@@ -85,6 +92,9 @@ def _handle(_: AnyRequest, exc: Exception) -> Response[Any]:
     if isinstance(exc, HTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return _error(exc.status_code, detail, "invalid_request_error", None)
+    if fault_kind(exc) is not None:
+        headers = unavailable.retry_headers()
+        return _error(503, unavailable.MESSAGE, "service_unavailable", "database_unavailable", headers)
     log.error("gateway error: %s", type(exc).__name__, exc_info=exc)
     return _error(500, "Internal server error.", "server_error", None)
 
