@@ -314,7 +314,7 @@ def test_operators_can_list_everything_and_name_organizations(cli: Cli) -> None:
 
     cli.all_fail(
         [
-            (["user", "list", "--org", "No Such Org"], "no organization"),
+            (["user", "list", "--org", "No Such Org"], "not found"),
             (["key", "list", "--email", "nobody@listed.example"], "no user"),
             (["org", "create", "Listed Org", "--admin-email", "x@listed.example"], "already exists"),
         ]

@@ -144,7 +144,7 @@ def test_group_create_and_add_member(cli_world: CliWorld) -> None:
     assert added == {"group_id": group, "email": w.member.email, "added": True}
     assert cli.query("SELECT user_id FROM group_members WHERE group_id = ?", group) == [(w.member.user_id,)]
     again = cli.json("group", "add-member", group, "--email", w.member.email)  # idempotent
-    assert again["added"] is True
+    assert again["added"] is False  # already a member: nothing changed
     assert cli.query("SELECT count(*) FROM group_members WHERE group_id = ?", group) == [(1,)]
 
 

@@ -15,13 +15,15 @@ from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.errors import exception_handlers
 from modelreg.api.health import healthz, readyz
+from modelreg.api.metrics import metrics, metrics_middleware
 from modelreg.api.openai.routes import openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
-from modelreg.catalog.sync import has_installed_catalog, installed_snapshot
+from modelreg.catalog.sync import installed_snapshot, installed_version
 from modelreg.config import Settings, load_settings
+from modelreg.metrics import CACHE_RELOADS
 from modelreg.registry import Registry, build_registry
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
 from modelreg.store import counters
@@ -62,6 +64,7 @@ async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
             for name, value in current.items():
                 if seen.get(name) == value:
                     continue
+                CACHE_RELOADS.labels(name.partition(":")[0]).inc()
                 if name == counters.IDENTITY:
                     reg.authenticator.invalidate()
                 elif name == counters.CATALOG:
@@ -103,9 +106,11 @@ async def _stop(task: asyncio.Task[None]) -> None:
 async def _load_installed_catalog(reg: Registry) -> None:
     """Serve the newest catalog installed by `modelreg catalog sync` (if any) instead of the shipped one."""
     async with reg.db.read() as session:
-        if not await has_installed_catalog(session):
+        version = await installed_version(session)
+        if not version:
             return
         snapshot = await installed_snapshot(session)
+    reg.catalog_version = version
     catalog = catalog_from_snapshot(snapshot)
     reg.index.set_catalog(catalog)
     log.info("serving the installed catalog: %d models, sources %s", len(catalog), catalog.sources)
@@ -159,9 +164,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         config.state["registry"] = reg
         return config
 
+    root_handlers: list[Any] = [healthz, readyz, token]
+    middleware = []
+    if settings.metrics == "admin":
+        root_handlers.append(metrics)
+        middleware.append(metrics_middleware())
     app = Litestar(
         route_handlers=[
-            Router(path="/", route_handlers=[healthz, readyz, token], exception_handlers=exception_handlers),
+            Router(path="/", route_handlers=root_handlers, exception_handlers=exception_handlers),
             respan_router,
             openwebui_router,
             admin_router,
@@ -169,6 +179,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         ],
         lifespan=[lifespan],
         after_request=mark_stale,
+        middleware=middleware,
         on_app_init=[on_app_init],
         exception_handlers=exception_handlers,
         request_max_body_size=MAX_BODY_BYTES,

@@ -17,6 +17,7 @@
 | MODELREG_DB_CONNECT_TIMEOUT  | 5: seconds to open a database connection  |
 | MODELREG_DB_POOL_TIMEOUT     | 5: seconds to wait for a free pooled connection |
 | MODELREG_DB_STATEMENT_TIMEOUT | 5: seconds one statement may take (SQLite: the busy timeout) |
+| MODELREG_METRICS             | admin: GET /metrics for admin credentials; off: no /metrics |
 | MODELREG_DB_WAIT_SECONDS     | 30: how long `modelreg serve` waits for the database at start (0: not at all) |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
 | MODELREG_PUBLIC_STATUS       | true: anonymous status callers see built-ins' platform-wide figures |
@@ -76,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_statement_timeout: float = 5.0
     db_wait_seconds: float = 30.0
     """`modelreg serve` retries the database this long (with backoff) before giving up."""
+    metrics: str = "admin"
+    """GET /metrics: "admin" (admin credentials) or "off"."""
     public_status: bool = True
     """Anonymous status callers see built-in models' figures summed over every organization's gateway calls
     (performance only); false answers them empty series, as for an unknown model."""
@@ -135,6 +138,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "db_statement_timeout": float(environ.get("MODELREG_DB_STATEMENT_TIMEOUT", "5")),
         "db_wait_seconds": float(environ.get("MODELREG_DB_WAIT_SECONDS", "30")),
         "throughput_window_hours": float(environ.get("MODELREG_THROUGHPUT_WINDOW_HOURS", "24")),
+        "metrics": environ.get("MODELREG_METRICS", "admin").strip().lower(),
         "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
     }
     values.update(overrides)
@@ -142,6 +146,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     settings.rate_limit()  # fail at start on a malformed limit
     if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
         raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
+    if settings.metrics not in ("admin", "off"):
+        raise ValueError("MODELREG_METRICS must be admin or off")
     timeouts = (settings.db_connect_timeout, settings.db_pool_timeout, settings.db_statement_timeout)
     if not all(0 < t <= 3600 for t in timeouts) or not 0 <= settings.db_wait_seconds <= 86400:
         raise ValueError("MODELREG_DB_*_TIMEOUT must be in (0, 3600] and MODELREG_DB_WAIT_SECONDS in [0, 86400]")

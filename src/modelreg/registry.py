@@ -42,6 +42,8 @@ class Registry:
     upstream: UpstreamClient
     meter: Meter
     usage_reports: UsageReports
+    catalog_version: int = 0
+    """Id of the installed catalog in force (catalog history); 0 while the shipped one is served."""
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:

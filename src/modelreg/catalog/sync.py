@@ -32,9 +32,9 @@ __all__ = [
     "CatalogDiff",
     "convert",
     "diff_snapshots",
-    "has_installed_catalog",
     "install_snapshot",
     "installed_snapshot",
+    "installed_version",
     "keep_referenced",
 ]
 
@@ -73,8 +73,10 @@ async def installed_snapshot(session: AsyncSession) -> dict[str, Any]:
     return value
 
 
-async def has_installed_catalog(session: AsyncSession) -> bool:
-    return (await session.scalar(select(CatalogSnapshotRow.id).limit(1))) is not None
+async def installed_version(session: AsyncSession) -> int:
+    """Id of the newest installed catalog (catalog/history.py); 0 when none was installed."""
+    newest = await session.scalar(select(CatalogSnapshotRow.id).order_by(CatalogSnapshotRow.id.desc()).limit(1))
+    return int(newest or 0)
 
 
 async def referenced_builtins(session: AsyncSession, names: set[str]) -> set[str]:

@@ -66,7 +66,7 @@ async def resolve_org(session: AsyncSession, value: str) -> str:
         return value
     found = await session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == value))
     if found is None:
-        raise NotFound(f"no organization with id or name {value}")
+        raise NotFound(f"organization {value} not found (give its id or its name)")
     return str(found)
 
 
