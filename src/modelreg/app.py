@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router, post
 from litestar.config.app import AppConfig
+from litestar.middleware.base import DefineMiddleware
 
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
@@ -18,11 +19,13 @@ from modelreg.api.health import healthz, readyz
 from modelreg.api.metrics import metrics, metrics_middleware
 from modelreg.api.openai.routes import openai_router
 from modelreg.api.openwebui.routes import openwebui_router
+from modelreg.api.request_id import RequestIdMiddleware
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
 from modelreg.catalog.sync import installed_snapshot, installed_version
 from modelreg.config import Settings, load_settings
+from modelreg.logs import configure_logging
 from modelreg.metrics import CACHE_RELOADS
 from modelreg.registry import Registry, build_registry
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
@@ -164,8 +167,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         config.state["registry"] = reg
         return config
 
+    configure_logging(settings.log_format)
     root_handlers: list[Any] = [healthz, readyz, token]
-    middleware = []
+    middleware: list[Any] = [DefineMiddleware(RequestIdMiddleware, access=settings.log_format == "json")]
     if settings.metrics == "admin":
         root_handlers.append(metrics)
         middleware.append(metrics_middleware())

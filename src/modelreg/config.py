@@ -17,6 +17,7 @@
 | MODELREG_DB_CONNECT_TIMEOUT  | 5: seconds to open a database connection  |
 | MODELREG_DB_POOL_TIMEOUT     | 5: seconds to wait for a free pooled connection |
 | MODELREG_DB_STATEMENT_TIMEOUT | 5: seconds one statement may take (SQLite: the busy timeout) |
+| MODELREG_LOG_FORMAT          | text; json: JSON lines with request ids, one access line per request |
 | MODELREG_METRICS             | admin: GET /metrics for admin credentials; off: no /metrics |
 | MODELREG_DB_WAIT_SECONDS     | 30: how long `modelreg serve` waits for the database at start (0: not at all) |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
@@ -77,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_statement_timeout: float = 5.0
     db_wait_seconds: float = 30.0
     """`modelreg serve` retries the database this long (with backoff) before giving up."""
+    log_format: str = "text"
+    """"json": one JSON object per log line with the request id, and an access line per request."""
     metrics: str = "admin"
     """GET /metrics: "admin" (admin credentials) or "off"."""
     public_status: bool = True
@@ -138,6 +141,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "db_statement_timeout": float(environ.get("MODELREG_DB_STATEMENT_TIMEOUT", "5")),
         "db_wait_seconds": float(environ.get("MODELREG_DB_WAIT_SECONDS", "30")),
         "throughput_window_hours": float(environ.get("MODELREG_THROUGHPUT_WINDOW_HOURS", "24")),
+        "log_format": environ.get("MODELREG_LOG_FORMAT", "text").strip().lower(),
         "metrics": environ.get("MODELREG_METRICS", "admin").strip().lower(),
         "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
     }
@@ -146,6 +150,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     settings.rate_limit()  # fail at start on a malformed limit
     if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
         raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
+    if settings.log_format not in ("text", "json"):
+        raise ValueError("MODELREG_LOG_FORMAT must be text or json")
     if settings.metrics not in ("admin", "off"):
         raise ValueError("MODELREG_METRICS must be admin or off")
     timeouts = (settings.db_connect_timeout, settings.db_pool_timeout, settings.db_statement_timeout)
