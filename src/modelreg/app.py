@@ -31,6 +31,7 @@ from modelreg.registry import Registry, build_registry
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
 from modelreg.store import counters
 from modelreg.store.faults import fault_kind
+from modelreg.store.listener import listen_for_changes
 from modelreg.store.memory import ORG_COUNTER_PREFIX
 from modelreg.store.migrate import check_at_head
 from modelreg.store.views import refresh_views, stale_organizations
@@ -54,13 +55,16 @@ async def token(request: Request[Any, Any, Any]) -> TokenResponse:
     return result
 
 
-async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
+async def _watch_changes(reg: Registry, seen: dict[str, int], wake: asyncio.Event) -> None:
     """Poll the change counters (starting from `seen`, read before serving, so no change between start-up
-    and the first poll is missed); drop caches that another process made stale. Flush last-used times."""
+    and the first poll is missed) every poll interval, or at once when `wake` is set (a PostgreSQL
+    notification: store/listener.py); drop caches that another process made stale. Flush last-used times."""
     loop = asyncio.get_running_loop()
     last_flush = loop.time()
     while True:
-        await asyncio.sleep(reg.settings.cache_poll_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=reg.settings.cache_poll_seconds)
+        wake.clear()  # before reading: a change committed during the read wakes the next round
         try:
             async with reg.db.read(probe=True) as session:
                 current = await counters.read_all(session)
@@ -141,11 +145,26 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         await _load_installed_catalog(reg)
         await _heal_views(reg)
         await reg.meter.load()
-        watcher = asyncio.create_task(_watch_changes(reg, seen))
+        wake = asyncio.Event()
+        watcher = asyncio.create_task(_watch_changes(reg, seen, wake))
         meter = asyncio.create_task(_run_meter(reg))
+        listener = None
+        if not reg.db.is_sqlite:
+
+            def on_change(name: str | None) -> None:
+                # Forget at once what can be forgotten without I/O; the watcher reloads the rest.
+                if name == counters.IDENTITY:
+                    reg.authenticator.invalidate()
+                elif name is not None and name.startswith(ORG_COUNTER_PREFIX):
+                    reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
+                wake.set()
+
+            listener = asyncio.create_task(listen_for_changes(settings.database_url, on_change, reg.db.timeouts))
         try:
             yield
         finally:
+            if listener is not None:
+                await _stop(listener)
             await _stop(watcher)
             await _stop(meter)
             try:  # nothing measured is lost on a clean shutdown

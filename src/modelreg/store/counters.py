@@ -1,16 +1,22 @@
 """Change counters: a write bumps its counter in the same transaction; every server process polls the
 counters (one tiny query per poll interval, none per request) and drops its in-memory caches when a
-counter moved. This is what makes `modelreg key revoke` in another process take effect in a running server."""
+counter moved. This is what makes `modelreg key revoke` in another process take effect in a running server.
+
+On PostgreSQL a bump also sends NOTIFY on CHANNEL (delivered at commit, not at all on rollback): servers
+LISTENing poll at once instead of at their next interval (store/listener.py), so other replicas see a
+change within milliseconds; the poll stays the fallback (a dropped listener, SQLite)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import ChangeCounterRow
 
-__all__ = ["IDENTITY", "bump", "read_all"]
+__all__ = ["CHANNEL", "IDENTITY", "bump", "read_all"]
+
+CHANNEL = "modelreg_changes"
 
 IDENTITY = "identity"
 CATALOG = "catalog"
@@ -28,6 +34,8 @@ async def bump(session: AsyncSession, name: str) -> None:
             index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
         )
     )
+    if dialect == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, name)))
 
 
 async def read_all(session: AsyncSession) -> dict[str, int]:
