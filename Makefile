@@ -32,8 +32,9 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+# Two workers (one per core), each with its own PostgreSQL server and SQLite file; a module's tests stay together.
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadscope
 
 test: lint typecheck pytest
 
