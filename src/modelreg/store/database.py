@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from modelreg.filters.regex import safe_regex
@@ -48,7 +48,9 @@ def _regexp(pattern: str, value: str | None) -> bool:
 
 
 def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": timeouts.statement}, pool_timeout=timeouts.pool)
+    in_memory = make_url(url).database in (None, "", ":memory:")  # one shared connection (StaticPool): no waits
+    pool = {} if in_memory else {"pool_timeout": timeouts.pool}
+    engine = create_async_engine(url, connect_args={"timeout": timeouts.statement}, **pool)
     busy_ms = int(timeouts.statement * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
