@@ -14,7 +14,7 @@
 | MODELREG_KEY_CACHE_SECONDS   | 30: cached API keys are re-read after this long |
 | MODELREG_ANONYMOUS_RATE_LIMIT | 120/60: anonymous list/summary requests per client address per 60 s |
 | MODELREG_USAGE_FLUSH_SECONDS | 5: how often measured calls are written (batched); a crash loses at most this window |
-| MODELREG_DB_CONNECT_TIMEOUT  | 5: seconds to open a database connection  |
+| MODELREG_DB_CONNECT_TIMEOUT  | 3: seconds to open a database connection  |
 | MODELREG_DB_POOL_TIMEOUT     | 5: seconds to wait for a free pooled connection |
 | MODELREG_DB_STATEMENT_TIMEOUT | 5: seconds one statement may take (SQLite: the busy timeout) |
 | MODELREG_LOG_FORMAT          | text; json: JSON lines with request ids, one access line per request |
@@ -73,7 +73,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often the meter writes its per-minute sums and recomputes throughput (and on shutdown)."""
     throughput_window_hours: float = 24.0
     """The rolling window `throughput` covers."""
-    db_connect_timeout: float = 5.0
+    db_connect_timeout: float = 3.0
     db_pool_timeout: float = 5.0
     db_statement_timeout: float = 5.0
     db_wait_seconds: float = 30.0
@@ -136,7 +136,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),
         "usage_flush_seconds": float(environ.get("MODELREG_USAGE_FLUSH_SECONDS", "5")),
-        "db_connect_timeout": float(environ.get("MODELREG_DB_CONNECT_TIMEOUT", "5")),
+        "db_connect_timeout": float(environ.get("MODELREG_DB_CONNECT_TIMEOUT", "3")),
         "db_pool_timeout": float(environ.get("MODELREG_DB_POOL_TIMEOUT", "5")),
         "db_statement_timeout": float(environ.get("MODELREG_DB_STATEMENT_TIMEOUT", "5")),
         "db_wait_seconds": float(environ.get("MODELREG_DB_WAIT_SECONDS", "30")),

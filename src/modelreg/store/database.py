@@ -30,7 +30,7 @@ __all__ = ["Database", "DatabaseTimeouts"]
 
 @dataclass(frozen=True)
 class DatabaseTimeouts:
-    connect: float = 5.0
+    connect: float = 3.0
     """Seconds to open a connection (TCP and the server's start-up answer)."""
     pool: float = 5.0
     """Seconds to wait for a free pooled connection."""
@@ -95,7 +95,7 @@ class Database:
     def __init__(self, url: str, timeouts: DatabaseTimeouts | None = None) -> None:
         self.url = url
         self.timeouts = timeouts or DatabaseTimeouts()
-        self.health = DatabaseHealth(cooldown_seconds=min(self.timeouts.statement, 2.0))
+        self.health = DatabaseHealth()
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.read_engine = _sqlite_engine(url, immediate=False, timeouts=self.timeouts)

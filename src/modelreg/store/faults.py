@@ -2,10 +2,12 @@
 
 - `fault_kind` tells a fault (timeout, refused or dropped connection, server shutting down, pool
   exhausted) from an ordinary error (a constraint, a bad query): faults answer 503, never 500.
-- `DatabaseHealth` remembers the last fault. After a timeout (a frozen server, a cut network) it fails
-  further requests at once for a short cool-down instead of letting each wait for its own timeout; the
-  change watcher keeps probing and closes it on the first success. Refused connections fail fast by
-  themselves and do not open it, so a restarted database is used again on the very next request.
+- `DatabaseHealth` remembers the last fault. After a client-side timeout (a frozen server, a cut network)
+  it fails further requests at once instead of letting each wait for its own timeout, until a probe
+  succeeds: the change watcher probes every poll interval (and at once when the change listener
+  reconnects), /readyz on every call. Refused connections fail fast by themselves and do not open it, so
+  a restarted database is used again on the very next request; neither do pool timeouts (an overloaded
+  process, not a dead database).
 - `FaultLog` writes one line per kind of fault per interval (with how many were folded into it), never a
   traceback per request.
 """
@@ -32,7 +34,7 @@ class DatabaseUnavailable(Exception):
         self.kind = kind
 
 
-_TIMEOUT_KINDS = frozenset({"timeout", "pool timeout"})
+_BREAKER_KINDS = frozenset({"timeout"})
 
 
 def _kind_of(error: BaseException) -> str | None:
@@ -101,13 +103,12 @@ class FaultLog:
 
 
 class DatabaseHealth:
-    def __init__(self, cooldown_seconds: float, log_interval_seconds: float = 10.0) -> None:
-        self.cooldown = cooldown_seconds
+    def __init__(self, log_interval_seconds: float = 10.0) -> None:
         self.faults = FaultLog(log_interval_seconds)
         self.down_since: float | None = None
         """monotonic() of the first fault since the database last answered; None while it answers."""
         self.last_kind: str | None = None
-        self._open_until = 0.0
+        self._open = False
         self.counts: dict[str, int] = {}
         """Faults by kind since start (for metrics)."""
 
@@ -116,8 +117,8 @@ class DatabaseHealth:
         return self.down_since is not None
 
     def check(self) -> None:
-        """Fail at once while a recent timeout says the database is not answering."""
-        if self._open_until and time.monotonic() < self._open_until:
+        """Fail at once while a timeout says the database is not answering (until a probe succeeds)."""
+        if self._open:
             raise DatabaseUnavailable(self.last_kind or "unavailable")
 
     def failed(self, kind: str, error: BaseException | None = None) -> None:
@@ -126,13 +127,13 @@ class DatabaseHealth:
             self.down_since = now
         self.last_kind = kind
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        if kind in _TIMEOUT_KINDS:
-            self._open_until = now + self.cooldown
+        if kind in _BREAKER_KINDS:
+            self._open = True
         if not isinstance(error, DatabaseUnavailable):
             self.faults.note(kind, error)
 
     def succeeded(self) -> None:
         if self.down_since is not None:
             self.down_since = None
-            self._open_until = 0.0
+            self._open = False
             self.faults.recovered()
