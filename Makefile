@@ -45,4 +45,4 @@ bench-gateway: $(DEV_STAMP)
 	$(BIN)/python -m bench.gateway
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

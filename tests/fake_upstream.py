@@ -7,6 +7,11 @@ Endpoints:
   `total_tokens`, `prompt_tokens_details.cached_tokens`), or with `"stream": true` a `text/event-stream` of
   `data: {chat.completion.chunk}` events (role first, one content piece per word, a `finish_reason` chunk, a
   usage chunk with `choices: []` when `stream_options.include_usage` is true), then `data: [DONE]`.
+- `POST /v1/completions`: the same, as a `text_completion` (`choices[].text`; the prompt is the user message);
+  streamed as `text_completion` chunks with `choices[].text`, plus the usage chunk when asked.
+- `POST /v1/responses`: the same, as a Responses API `response` (`output[0].content[0].text`, `usage` with
+  `input_tokens`/`output_tokens`; `input` a string or a list of items); streamed as named events
+  `response.created`, one `response.output_text.delta` per word, `response.completed` (carrying the usage).
 - `POST /v1/embeddings`: one deterministic vector per input (`dimensions`, default 8), as JSON floats, or
   base64 of little-endian float32 when `encoding_format` is `base64` (what the official SDK asks for).
 - `GET /v1/models`: a small fixed list.
@@ -279,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry = self._record(raw)
         path = urlsplit(self.path).path
         body = entry["body"] if isinstance(entry["body"], dict) else None
-        if path not in ("/v1/chat/completions", "/v1/embeddings"):
+        if path not in ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"):
             self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found", "code": None}})
             self.server.set_outcome(entry, "failed")
             return
@@ -296,9 +301,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, self._embeddings(body, model), compress=behaviour == "gzip")
                 self.server.set_outcome(entry, "answered")
             elif body.get("stream"):
-                self._stream(entry, body, model, behaviour)
+                self._stream(entry, body, model, behaviour, path)
             else:
-                self._send_json(200, self._completion(body, model), compress=behaviour == "gzip")
+                answer = {
+                    "/v1/chat/completions": self._completion,
+                    "/v1/completions": self._text_completion,
+                    "/v1/responses": self._response,
+                }[path](body, model)
+                self._send_json(200, answer, compress=behaviour == "gzip")
                 self.server.set_outcome(entry, "answered")
         except _ClientGone:
             self.server.set_outcome(entry, "aborted")
@@ -372,8 +382,101 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-        messages = body.get("messages")
-        return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        """Chat `messages`, a completion's `prompt` or a response's `input`, as chat messages."""
+        if "prompt" in body:
+            prompt = body["prompt"]
+            return [{"role": "user", "content": prompt if isinstance(prompt, str) else " ".join(map(str, prompt))}]
+        messages = body.get("messages", body.get("input"))
+        if isinstance(messages, str):
+            return [{"role": "user", "content": messages}]
+        return [{"role": "user", **m} for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+    def _text_completion(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        messages = self._messages(body)
+        return {
+            "id": f"cmpl-fake-{int(time.time() * 1000)}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "text": expected_reply(model, messages), "finish_reason": "stop", "logprobs": None}
+            ],
+            "usage": expected_usage(model, messages),
+        }
+
+    def _response(self, body: dict[str, Any], model: str, status: str = "completed") -> dict[str, Any]:
+        messages = self._messages(body)
+        usage = expected_usage(model, messages)
+        text = expected_reply(model, messages)
+        return {
+            "id": "resp_fake",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "model": model,
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_fake",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": usage["prompt_tokens"],
+                "input_tokens_details": {"cached_tokens": usage["prompt_tokens_details"]["cached_tokens"]},
+                "output_tokens": usage["completion_tokens"],
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": usage["total_tokens"],
+            },
+        }
+
+    def _events(self, body: dict[str, Any], model: str, path: str) -> list[tuple[str | None, dict[str, Any]]]:
+        """The stream of `path` as (event name, data) pairs."""
+        messages = self._messages(body)
+        pieces = _pieces(expected_reply(model, messages))
+        if path == "/v1/responses":
+            done = self._response(body, model)
+            started = {**self._response(body, model, "in_progress"), "output": [], "usage": None}
+            events: list[tuple[str | None, dict[str, Any]]] = [
+                ("response.created", {"type": "response.created", "sequence_number": 0, "response": started})
+            ]
+            for number, piece in enumerate(pieces, start=1):
+                delta = {
+                    "type": "response.output_text.delta",
+                    "sequence_number": number,
+                    "item_id": "msg_fake",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": piece,
+                }
+                events.append(("response.output_text.delta", delta))
+            completed = {"type": "response.completed", "sequence_number": len(pieces) + 1, "response": done}
+            return [*events, ("response.completed", completed)]
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        ident, created = f"chatcmpl-fake-{int(time.time() * 1000)}", int(time.time())
+        text = path == "/v1/completions"
+        kind = "text_completion" if text else "chat.completion.chunk"
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
+            choice.update({"text": delta.get("content", "")} if text else {"delta": delta})
+            return {"id": ident, "object": kind, "created": created, "model": model, "choices": [choice]}
+
+        chunks = [] if text else [chunk({"role": "assistant", "content": ""}, None)]
+        chunks += [chunk({"content": piece}, None) for piece in pieces]
+        chunks.append(chunk({}, "stop"))
+        if include_usage:
+            usage = expected_usage(model, messages)
+            chunks.append(
+                {"id": ident, "object": kind, "created": created, "model": model, "choices": [], "usage": usage}
+            )
+        return [(None, c) for c in chunks]
 
     def _completion(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         messages = self._messages(body)
@@ -393,36 +496,9 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": expected_usage(model, messages),
         }
 
-    def _stream(self, entry: dict[str, Any], body: dict[str, Any], model: str, behaviour: str) -> None:
-        messages = self._messages(body)
+    def _stream(self, entry: dict[str, Any], body: dict[str, Any], model: str, behaviour: str, path: str) -> None:
         spacing = STREAM_CHUNK_SPACING if _SLOW_STREAM.match(behaviour) else 0.0
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        ident, created = f"chatcmpl-fake-{int(time.time() * 1000)}", int(time.time())
-
-        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-            return {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-            }
-
-        events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""}, None)]
-        events += [chunk({"content": piece}, None) for piece in _pieces(expected_reply(model, messages))]
-        events.append(chunk({}, "stop"))
-        if include_usage:
-            events.append(
-                {
-                    "id": ident,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": expected_usage(model, messages),
-                }
-            )
+        events = self._events(body, model, path)
 
         compressor = zlib.compressobj(wbits=31) if behaviour == "gzip" and self._accepts_gzip() else None
         stall = behaviour == "stall-stream"
@@ -445,8 +521,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if index and spacing:
                 time.sleep(spacing)
-            send(b"data: " + json.dumps(event).encode() + b"\n\n")
-        send(b"data: [DONE]\n\n")
+            name, data = event
+            send((f"event: {name}\n" if name else "").encode() + b"data: " + json.dumps(data).encode() + b"\n\n")
+        if path != "/v1/responses":  # the Responses API ends with response.completed, not [DONE]
+            send(b"data: [DONE]\n\n")
         if compressor is not None:
             self._write_chunk(compressor.flush())
         self._write_chunk(b"")  # the terminating zero-length chunk

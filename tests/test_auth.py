@@ -67,6 +67,7 @@ OPEN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/healthz", None),
     ("GET", "/readyz", None),
     ("GET", "/api/models/public/", None),
+    ("GET", "/static/favicon.png", None),
 ]
 # The status series: authentication optional (anonymous callers see built-ins without volume fields).
 STATUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [

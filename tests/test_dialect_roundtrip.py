@@ -154,7 +154,10 @@ async def test_respan_write_webui_read(env: Env, catalog: Catalog) -> None:
     )
     assert r.status_code == 200, r.text
     assert flags(r.json()) == (0, 0, 1)
-    assert r.json()["meta"] == {"capabilities": {"vision": False, "function_calling": False, "streaming": True, "x": 1}}
+    assert r.json()["meta"] == {
+        "capabilities": {"vision": False, "function_calling": False, "streaming": True, "x": 1},
+        "profile_image_url": "/static/favicon.png",  # the default shown when unset (issue 10, defect 8)
+    }
     assert capabilities(await webui_get(env, owner, "support-bot")) == capabilities(r.json())
 
     # While inactive, the writer (group "editors") sees it, marked inactive; the reader does not (docs/openwebui.md).
@@ -188,6 +191,7 @@ async def test_respan_write_webui_read(env: Env, catalog: Catalog) -> None:
     assert webui["access_grants"] == [grant("user", "*", "read")]
     assert webui["meta"] == {
         "description": "replaced",
+        "profile_image_url": "/static/favicon.png",
         "capabilities": {
             "vision": bool(base.image_support),  # PUT reset the flag: inherited again
             "function_calling": False,
@@ -276,11 +280,12 @@ async def test_webui_write_respan_read(env: Env, catalog: Catalog) -> None:
     assert respan["display_name"] == "Renamed" and respan["params"] == {"top_p": 0.5} and respan["is_active"] is True
     assert flags(respan) == (1, base.function_call, base.streaming_support)
     assert respan["meta"] == {
+        "profile_image_url": "/static/favicon.png",
         "capabilities": {
             "vision": True,
             "function_calling": bool(base.function_call),
             "streaming": bool(base.streaming_support),
-        }
+        },
     }
     assert unix(respan["updated_at"]) == r.json()["updated_at"] >= r.json()["created_at"] == answered["created_at"]
     assert grant_set(respan["access_grants"]) == grant_set(answered["access_grants"])  # not sent: kept

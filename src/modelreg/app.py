@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, Request, Response, Router, post
+from litestar import Litestar, Request, Response, Router, get, post
 from litestar.config.app import AppConfig
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
 
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
+from modelreg.api.contract import documented
+from modelreg.api.docs_page import openapi_config, openapi_json
 from modelreg.api.errors import exception_handlers
 from modelreg.api.health import healthz, readyz
 from modelreg.api.metrics import metrics, metrics_middleware
-from modelreg.api.openai.routes import openai_router
+from modelreg.api.openai.routes import is_openai_path, openai_error_response, openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.request_id import RequestIdMiddleware
 from modelreg.api.respan.routes import respan_router
@@ -38,14 +46,39 @@ from modelreg.store.views import refresh_views, stale_organizations
 
 __all__ = ["create_app"]
 
+__version__ = importlib.metadata.version("modelreg")
+
 log = logging.getLogger("modelreg")
 MAX_BODY_BYTES = 1024 * 1024
 STALE_HEADER = "X-Modelreg-Stale"
 """Set ("true") on answers served from memory while the database is not answering."""
 
 
-@post("/api/auth/token", status_code=200)
+@functools.cache
+def _favicon() -> bytes:
+    return (Path(__file__).parent / "static" / "favicon.png").read_bytes()
+
+
+@get(
+    "/static/favicon.png",
+    media_type="image/png",
+    cache_control=CacheControlHeader(max_age=86400, public=True),
+    opt=documented(media_type="image/png", auth="none"),
+)
+async def favicon() -> bytes:
+    """The default `meta.profile_image_url` of a model (Open WebUI's default, seed 004)."""
+    return _favicon()
+
+
+@post(
+    "/api/auth/token",
+    status_code=200,
+    opt=documented(
+        body=TokenRequest, auth="none", errors=(401,), example={"email": "admin@example.com", "password": "..."}
+    ),
+)
 async def token(request: Request[Any, Any, Any]) -> TokenResponse:
+    """A JWT for a user with a password (use it as `Authorization: Bearer <token>`)."""
     body = await decode_body(request, TokenRequest)
     reg = registry(request)
     async with reg.db.read() as session:
@@ -133,6 +166,28 @@ async def _heal_views(reg: Registry) -> None:
         log.info("rebuilt %d model views of organization %s", len(names), organization_id)
 
 
+def _routing_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """404/405 raised before any route matched: in OpenAI's shape under /v1 (the SDKs parse it), else ours."""
+    if is_openai_path(request.url.path):
+        return openai_error_response(request, exc)
+    handler: Any = exception_handlers[HTTPException]
+    return handler(request, exc)  # type: ignore[no-any-return]
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Off unless MODELREG_CORS_ORIGINS lists origins (browser clients such as Open WebUI's direct
+    connections). Credentials are bearer headers, never cookies, so no allow_credentials."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "OpenAI-Organization", "OpenAI-Project"],
+        expose_headers=["ETag"],
+        max_age=600,
+    )
+
+
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> Litestar:
     settings = settings or load_settings()
     reg = build_registry(settings, catalog or load_catalog())
@@ -187,7 +242,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         return config
 
     configure_logging(settings.log_format)
-    root_handlers: list[Any] = [healthz, readyz, token]
+    root_handlers: list[Any] = [healthz, readyz, favicon, token, openapi_json]
     middleware: list[Any] = [DefineMiddleware(RequestIdMiddleware, access=settings.log_format == "json")]
     if settings.metrics == "admin":
         root_handlers.append(metrics)
@@ -204,9 +259,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         after_request=mark_stale,
         middleware=middleware,
         on_app_init=[on_app_init],
-        exception_handlers=exception_handlers,
+        exception_handlers={**exception_handlers, HTTPException: _routing_error},
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=None,
+        cors_config=_cors(settings),
+        openapi_config=openapi_config(__version__),
         debug=False,
     )
     return app

@@ -22,6 +22,7 @@
 | MODELREG_DB_WAIT_SECONDS     | 30: how long `modelreg serve` waits for the database at start (0: not at all) |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
 | MODELREG_PUBLIC_STATUS       | true: anonymous status callers see built-ins' platform-wide figures |
+| MODELREG_CORS_ORIGINS        | empty (CORS off): comma-separated origins browsers may call from (`*` for any) |
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often a server checks the change counters that other processes bump (CLI, other replicas)."""
     last_used_flush_seconds: float = 30.0
     upstream_allow: str = ""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call from a browser (MODELREG_CORS_ORIGINS); empty: CORS off."""
     """CIDRs and host names the gateway may reach although private or loopback (MODELREG_UPSTREAM_ALLOW)."""
     key_cache_seconds: float = 30.0
     """Cached API keys are re-read after this long (bounds what an out-of-band database edit takes to show)."""
@@ -132,6 +135,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "var_dir": str(var_dir),
         "cache_poll_seconds": float(environ.get("MODELREG_CACHE_POLL_SECONDS", "1.0")),
         "upstream_allow": environ.get("MODELREG_UPSTREAM_ALLOW", ""),
+        "cors_origins": tuple(o.strip() for o in environ.get("MODELREG_CORS_ORIGINS", "").split(",") if o.strip()),
         "key_cache_seconds": float(environ.get("MODELREG_KEY_CACHE_SECONDS", "30")),
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),

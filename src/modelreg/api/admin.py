@@ -21,6 +21,7 @@ from litestar.params import FromPath
 from sqlalchemy import select
 
 from modelreg.api.common import decode_body, registry, require_admin
+from modelreg.api.contract import documented
 from modelreg.api.errors import exception_handlers
 from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import InvalidInput, NotFound
@@ -67,8 +68,9 @@ def _user(row: UserRow) -> UserOut:
     return UserOut(id=row.id, email=row.email, role=row.role, organization_id=row.organization_id)
 
 
-@get("/api/admin/users")
+@get("/api/admin/users", opt=documented(errors=(403,)))
 async def list_users(request: AnyRequest) -> list[UserOut]:
+    """The organization's users (admins only)."""
     principal = await require_admin(request)
     async with registry(request).db.read() as session:
         rows = await session.scalars(
@@ -77,8 +79,13 @@ async def list_users(request: AnyRequest) -> list[UserOut]:
         return [_user(row) for row in rows]
 
 
-@post("/api/admin/users", status_code=201)
+@post(
+    "/api/admin/users",
+    status_code=201,
+    opt=documented(body=UserForm, errors=(403,), example={"email": "ada@example.com", "role": "member"}),
+)
 async def create_user(request: AnyRequest) -> UserOut:
+    """Add a user to the organization (role admin or member)."""
     principal = await require_admin(request)
     form = await decode_body(request, UserForm)
     async with registry(request).db.write() as session:
@@ -91,8 +98,9 @@ async def _group_out(session: Any, group: GroupRow) -> GroupOut:
     return GroupOut(id=group.id, name=group.name, organization_id=group.organization_id, member_ids=sorted(members))
 
 
-@get("/api/admin/groups")
+@get("/api/admin/groups", opt=documented(errors=(403,)))
 async def list_groups(request: AnyRequest) -> list[GroupOut]:
+    """The organization's groups with their member ids."""
     principal = await require_admin(request)
     async with registry(request).db.read() as session:
         groups = await session.scalars(
@@ -101,8 +109,11 @@ async def list_groups(request: AnyRequest) -> list[GroupOut]:
         return [await _group_out(session, g) for g in groups]
 
 
-@post("/api/admin/groups", status_code=201)
+@post(
+    "/api/admin/groups", status_code=201, opt=documented(body=GroupForm, errors=(403,), example={"name": "developers"})
+)
 async def create_group(request: AnyRequest) -> GroupOut:
+    """Create a group."""
     principal = await require_admin(request)
     form = await decode_body(request, GroupForm)
     async with registry(request).db.write() as session:
@@ -117,8 +128,13 @@ async def _own_group(session: Any, principal: Principal, group_id: str) -> Group
     return group  # type: ignore[no-any-return]
 
 
-@post("/api/admin/groups/{group_id:str}/members", status_code=200)
+@post(
+    "/api/admin/groups/{group_id:str}/members",
+    status_code=200,
+    opt=documented(body=MemberForm, errors=(403,), example={"email": "ada@example.com"}),
+)
 async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
+    """Add a user (by user_id or email) to a group."""
     principal = await require_admin(request)
     form = await decode_body(request, MemberForm)
     if (form.user_id is None) == (form.email is None):
@@ -135,8 +151,9 @@ async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
     return out
 
 
-@delete("/api/admin/groups/{group_id:str}/members/{user_id:str}", status_code=204)
+@delete("/api/admin/groups/{group_id:str}/members/{user_id:str}", status_code=204, opt=documented(errors=(403,)))
 async def remove_member(request: AnyRequest, group_id: FromPath[str], user_id: FromPath[str]) -> None:
+    """Remove a user from a group."""
     principal = await require_admin(request)
     reg = registry(request)
     async with reg.db.write() as session:

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request
+from litestar.exceptions import HTTPException
 
 from modelreg.api.errors import NotAuthenticated
 from modelreg.domain.access import AccessProhibited
@@ -16,8 +17,10 @@ from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
 
 __all__ = [
+    "UnsupportedMediaType",
     "check_paging",
     "decode_body",
+    "json_content_type",
     "optional_principal",
     "page_link",
     "page_offset",
@@ -65,9 +68,27 @@ async def principal_or_anonymous(request: AnyRequest) -> Principal | None:
     return principal
 
 
+class UnsupportedMediaType(HTTPException):
+    status_code = 415
+
+
+def json_content_type(request: AnyRequest, raw: bytes) -> None:
+    """A body declared as another media type (text/plain, a form, multipart) is refused with 415 rather than
+    parsed as JSON anyway. A missing Content-Type is read as JSON (curl -d without -H sends a form type, so
+    that one is refused; every official client sends application/json)."""
+    declared = request.headers.get("content-type")
+    if declared is None or not raw.strip():
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json")):
+        return
+    raise UnsupportedMediaType(detail="Content-Type must be application/json.")
+
+
 async def decode_body(request: AnyRequest, type_: type[T]) -> T:
     """Decode a JSON object body strictly into `type_`; an empty body counts as `{}`."""
     raw = await request.body()
+    json_content_type(request, raw)
     if not raw.strip():
         raw = b"{}"
     try:

@@ -41,7 +41,7 @@ from modelreg.domain.errors import (
 )
 from modelreg.store.faults import fault_kind
 
-__all__ = ["NotAuthenticated", "exception_handlers", "validation_error_body"]
+__all__ = ["NotAuthenticated", "exception_handlers", "parameter_error_body", "validation_error_body"]
 
 log = logging.getLogger("modelreg.api")
 
@@ -115,26 +115,61 @@ def _handle_bad_credentials(_: Request[Any, Any, Any], __: AuthenticationFailed)
     return _json(401, {"detail": "Invalid or expired credentials."}, {"WWW-Authenticate": "Bearer"})
 
 
-def _handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, NotFoundException):
         return _json(404, {"detail": "Not found."})
+    if exc.status_code == 400:
+        body = parameter_error_body(request, exc)
+        if body is not None:
+            return _json(400, body)
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    if exc.status_code == 400 and exc.extra:
-        # Litestar's own parameter validation: its detail repeats the URL; keep only the field names.
-        errors = _strip_values(exc.extra)
-        names = ", ".join(str(e.get("key")) for e in errors if isinstance(e, dict) and e.get("key"))
-        return _json(400, {"detail": f"Invalid request parameter: {names or 'unknown'}.", "errors": errors})
     return _json(exc.status_code, {"detail": detail}, getattr(exc, "headers", None))
 
 
-def _strip_values(extra: Any) -> Any:
-    if isinstance(extra, list):
-        return [
-            {k: v for k, v in item.items() if k in ("key", "message", "source")}
-            for item in extra
-            if isinstance(item, dict)
-        ]
-    return extra
+_MISSING_RE = re.compile(r"^Missing required (\w+) parameter '([^']{1,100})'")
+_SAFE_MESSAGE_RE = re.compile(r"^Expected `[^`]{1,100}`(, got `[^`]{1,40}`)?$")
+
+
+def parameter_error_body(request: Request[Any, Any, Any], exc: HTTPException) -> dict[str, Any] | None:
+    """Litestar's own query/path/header parameter errors in the documented shape
+    `{"detail": "<name>: <message>", "<name>": [message]}`. Names are the public ones (`all`, not the Python
+    `all_`); messages keep only the expected type, never the value sent, and the URL is never repeated."""
+    missing = _MISSING_RE.match(exc.detail or "")
+    if missing:
+        kind, name = missing.groups()
+        return _field_errors({name: f"This {kind} parameter is required."})
+    if not isinstance(exc.extra, list) or not exc.extra:
+        return None
+    public = _public_names(request)
+    errors: dict[str, str] = {}
+    for item in exc.extra:
+        key = item.get("key") if isinstance(item, dict) else None
+        if isinstance(key, str):
+            message = str(item.get("message", ""))
+            name = public.get(key, key)
+            errors.setdefault(name, message if _SAFE_MESSAGE_RE.match(message) else "Invalid value.")
+    return _field_errors(errors) if errors else None
+
+
+def _field_errors(errors: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"detail": "; ".join(f"{name}: {message}" for name, message in errors.items())}
+    body.update({name: [message] for name, message in errors.items()})
+    return body
+
+
+def _public_names(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Python parameter name -> the name in the URL (QueryParameter(name=...) aliases)."""
+    names: dict[str, str] = {}
+    handler = request.scope.get("route_handler")
+    if handler is None:  # no handler matched: nothing to translate
+        return names
+    parameters = handler.parsed_fn_signature.parameters
+    for key, definition in parameters.items():
+        kwarg = definition.kwarg_definition
+        alias = getattr(kwarg, "name", None) or getattr(kwarg, "query", None) or getattr(kwarg, "header", None)
+        if isinstance(alias, str):
+            names[key] = alias
+    return names
 
 
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

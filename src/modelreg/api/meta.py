@@ -2,8 +2,10 @@
 
 The record keeps three capabilities as flags (image_support, function_call, streaming_support); meta
 holds everything else exactly as given. Shown: stored meta with `capabilities` completed from the
-resolved flags (booleans, inherited ones included). Accepted: capabilities.vision / .function_calling /
-.streaming set the flags (a boolean, or null = inherit); other keys are stored as given.
+resolved flags (booleans, inherited ones included), and `profile_image_url` defaulted to Open WebUI's
+`/static/favicon.png` when unset (not stored: set one and it is shown instead). Accepted:
+capabilities.vision / .function_calling / .streaming set the flags (a boolean, or null = inherit); other
+keys are stored as given.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
 
-__all__ = ["CAPABILITY_FLAGS", "meta_view", "split_meta"]
+__all__ = ["CAPABILITY_FLAGS", "DEFAULT_PROFILE_IMAGE", "meta_view", "split_meta"]
 
+DEFAULT_PROFILE_IMAGE = "/static/favicon.png"
 CAPABILITY_FLAGS = {"vision": "image_support", "function_calling": "function_call", "streaming": "streaming_support"}
 
 
@@ -41,6 +44,8 @@ def split_meta(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int | No
 
 def meta_view(model: LLMModel) -> dict[str, Any]:
     meta = dict(model.meta)
+    if not meta.get("profile_image_url"):
+        meta["profile_image_url"] = DEFAULT_PROFILE_IMAGE  # Open WebUI's default (seed 004); served by app.py
     capabilities = dict(meta.get("capabilities") or {})
     for key, field in CAPABILITY_FLAGS.items():
         value = getattr(model, field)

@@ -12,6 +12,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from modelreg.api.common import registry, require_admin
+from modelreg.api.contract import documented
 from modelreg.metrics import StateCollector
 
 __all__ = ["metrics", "metrics_middleware"]
@@ -24,7 +25,7 @@ def metrics_middleware() -> DefineMiddleware:
     return config.middleware
 
 
-@get("/metrics", media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", media_type=CONTENT_TYPE_LATEST, opt=documented(media_type=CONTENT_TYPE_LATEST, errors=(403,)))
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Every process metric (requests, gateway, meter, database, catalog); admins only."""
     await require_admin(request)

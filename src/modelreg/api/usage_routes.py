@@ -24,6 +24,7 @@ from msgspec import Meta
 from sqlalchemy import ColumnElement, and_
 
 from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_admin, require_principal
+from modelreg.api.contract import documented
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
@@ -34,7 +35,7 @@ from modelreg.gateway.routing import upstream_provider
 from modelreg.services.usage_reports import MAX_WINDOW_SECONDS, Window, iso, parse_time, parse_window, summed
 from modelreg.store.rows import UsageMinuteRow
 
-__all__ = ["model_status", "status_from_post", "usage_handlers"]
+__all__ = ["ModelStatusSeries", "model_status", "status_from_post", "usage_handlers"]
 
 AnyRequest = Request[Any, Any, Any]
 U = UsageMinuteRow
@@ -43,6 +44,22 @@ _STATUS_FIELDS = ("start_time", "end_time", "provider_id", "time_tick")
 
 
 # ---- status ------------------------------------------------------------------------------------
+
+
+class ModelStatusSeries(msgspec.Struct, kw_only=True):
+    """The status answer, for the contract (built as a dict below; docs/gateway.md describes the buckets)."""
+
+    model: str
+    provider_id: str | None
+    time_tick: str
+    start_time: str
+    end_time: str
+    data: list[dict[str, Any]]
+    metrics_series: list[dict[str, Any]]
+    respan_uptime: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
+    """Only without provider_id."""
+    status: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    """The window's summary, when the model is readable."""
 
 
 async def model_status(request: AnyRequest, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -174,10 +191,16 @@ class RequestLogsAccepted(msgspec.Struct):
 
 
 MAX_LOGS = 1000
+REQUEST_LOG_EXAMPLE = {"model": "team-gpt", "prompt_tokens": 120, "completion_tokens": 40, "latency": 1.2}
 
 
-@post("/api/request-logs", status_code=202)
+@post(
+    "/api/request-logs",
+    status_code=202,
+    opt=documented(body=RequestLog | list[RequestLog], errors=(404,), example=REQUEST_LOG_EXAMPLE),
+)
 async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
+    """Calls measured by another gateway (one log or up to 1,000), added to the same aggregates."""
     principal = await require_principal(request)
     body = await decode_body(request, RequestLog | list[RequestLog])  # type: ignore[arg-type]
     logs: list[RequestLog] = body if isinstance(body, list) else [body]  # type: ignore[list-item]
@@ -255,7 +278,7 @@ def _totals_wire(totals: Totals) -> dict[str, Any]:
     }
 
 
-@get("/api/usage")
+@get("/api/usage", opt=documented(errors=(403,)))
 async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     """Cost and tokens per model and per UTC day, for the caller's organization (admins only).
     Default window: the last 30 days."""

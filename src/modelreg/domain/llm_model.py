@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from modelreg.domain.etags import entity_tag
 from modelreg.domain.grants import Grant
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Throughput
@@ -90,7 +91,7 @@ class LLMModel(msgspec.Struct, kw_only=True):
 
     @property
     def etag(self) -> str:
-        return f'"m{self.pk}.{self.revision}"'
+        return entity_tag("model", self.organization_id, self.name, self.created_at, self.revision)
 
 
 class CustomModel(msgspec.Struct, kw_only=True):

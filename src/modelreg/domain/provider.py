@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from modelreg.domain.etags import entity_tag
+
 __all__ = ["BuiltinProvider", "Provider", "is_secret_key", "split_secrets"]
 
 # Key names that hold credentials. Matched case-insensitively against extra_kwargs keys.
@@ -62,7 +64,7 @@ class Provider(msgspec.Struct, kw_only=True):
 
     @property
     def etag(self) -> str:
-        return f'"p{self.pk}.{self.revision}"'
+        return entity_tag("provider", self.organization_id, self.provider_id, self.created_at, self.revision)
 
 
 class BuiltinProvider(msgspec.Struct, kw_only=True, frozen=True):

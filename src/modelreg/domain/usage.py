@@ -48,7 +48,7 @@ def token_usage(usage: Any) -> TokenUsage | None:
     """The counts in an upstream `usage` object (None when there is none)."""
     if not isinstance(usage, dict):
         return None
-    details = usage.get("prompt_tokens_details")
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")  # chat | responses
     details = details if isinstance(details, dict) else {}
     prompt = _count(usage.get("prompt_tokens", usage.get("input_tokens")))
     hits = _count(details.get("cached_tokens")) or _count(usage.get("cache_read_input_tokens"))

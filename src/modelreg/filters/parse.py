@@ -60,13 +60,22 @@ class InvalidFilter(InvalidInput):
         super().__init__(message, "filters")
 
 
-def canonical_operator(raw: Any) -> str:
+def shown_name(name: str) -> str:
+    """A field or operator name as the caller sent it, for an error message: names are not secrets, but a
+    long or odd one is cut (values are never shown at all)."""
+    printable = "".join(char if char.isprintable() else "?" for char in name[:64])
+    return printable + ("..." if len(name) > 64 else "")
+
+
+def canonical_operator(raw: Any, field: str) -> str:
     if not isinstance(raw, str):
-        raise InvalidFilter(f"operator must be a string, got {type(raw).__name__}")
+        raise InvalidFilter(f"operator must be a string, got {type(raw).__name__} (field '{field}')")
     op = raw.strip()
     op = _ALIASES.get(op, _ALIASES.get(op.lower(), op.lower()))
     if op not in OPERATORS:
-        raise InvalidFilter("unknown operator; see the operator list in docs/read-side.md")
+        raise InvalidFilter(
+            f"unknown operator '{shown_name(raw)}' for field '{field}'; see the operator list in docs/read-side.md"
+        )
     return op
 
 
@@ -125,10 +134,13 @@ def _connector(raw: Any) -> str:
 
 
 def _condition(key: str, raw: Any, counter: list[int]) -> Condition:
-    # Messages name only allowlisted fields: nothing the caller sent is echoed (it could be a misplaced secret).
+    # Messages name fields and operators (names, cut to 64 characters), never values: a value could be a
+    # misplaced secret.
     canonical = canonical_field(key)
     if canonical is None:
-        raise InvalidFilter("unknown filter field (the filterable fields are listed in docs/read-side.md)")
+        raise InvalidFilter(
+            f"unknown filter field '{shown_name(key)}' (the filterable fields are listed in docs/read-side.md)"
+        )
     field = key if key == canonical else canonical
     if not isinstance(raw, dict):
         raise InvalidFilter(f"filter for '{field}' must be an object with operator and value")
@@ -140,7 +152,7 @@ def _condition(key: str, raw: Any, counter: list[int]) -> Condition:
     if counter[0] > MAX_CONDITIONS:
         raise InvalidFilter(f"too many conditions (at most {MAX_CONDITIONS})")
     kind = FIELDS[canonical]
-    op = canonical_operator(raw.get("operator", ""))
+    op = canonical_operator(raw.get("operator", ""), field)
     raw_value = raw.get("value")
     values: list[Any] = list(raw_value) if isinstance(raw_value, list) else [raw_value]
     if len(values) > MAX_VALUES:

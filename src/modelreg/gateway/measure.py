@@ -38,11 +38,18 @@ class _UsageOnly(msgspec.Struct):
 
 class _Choice(msgspec.Struct):
     delta: Any = None
+    text: Any = None
+    """Text completions stream `text` instead of a `delta`."""
 
 
 class _Chunk(msgspec.Struct):
+    """A chat or text completion chunk, or a Responses API event (`type`, `delta`, `response.usage`)."""
+
     choices: list[_Choice] | None = None
     usage: Any = None
+    type: str | None = None
+    delta: Any = None
+    response: Any = None
 
 
 _USAGE_DECODER = msgspec.json.Decoder(_UsageOnly)
@@ -57,10 +64,14 @@ def usage_of_body(content: bytes) -> TokenUsage | None:
         return None
 
 
-def _has_token(choices: list[_Choice]) -> bool:
-    for choice in choices:
+def _has_token(chunk: _Chunk) -> bool:
+    if chunk.type is not None:  # Responses API: the first output delta
+        return chunk.type.endswith(".delta") and bool(chunk.delta)
+    for choice in chunk.choices or []:
         delta = choice.delta
         if isinstance(delta, dict) and any(value for key, value in delta.items() if key != "role"):
+            return True
+        if isinstance(choice.text, str) and choice.text:
             return True
     return False
 
@@ -102,12 +113,14 @@ class SSEFilter:
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return True
         choices = chunk.choices or []
-        if self.first_token_at is None and _has_token(choices):
+        if self.first_token_at is None and _has_token(chunk):
             self.first_token_at = time.perf_counter()
         if chunk.usage is not None:
             self.usage = token_usage(chunk.usage) or self.usage
-            if not choices and self.drop_usage_chunk:
+            if not choices and chunk.type is None and self.drop_usage_chunk:
                 return False
+        elif isinstance(chunk.response, dict) and chunk.response.get("usage") is not None:
+            self.usage = token_usage(chunk.response["usage"]) or self.usage  # response.completed
         return True
 
 

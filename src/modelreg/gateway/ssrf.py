@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -47,6 +48,25 @@ class UpstreamRefused(InvalidInput):
         super().__init__(message, "base_url")
 
 
+# RFC 3986 path and query characters (unreserved, sub-delims, ':', '@', '/', '?', percent escapes).
+_URL_TAIL = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+
+
+def _check_host_syntax(host: str) -> None:
+    """An IP literal, or a name every label of which IDNA can encode (1-63 characters, none empty)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return
+    except ValueError:
+        pass
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError:
+        raise UpstreamRefused("base_url host is not a valid host name") from None
+    if len(encoded) > 253 or not all(0 < len(label) <= 63 for label in encoded.split(b".")):
+        raise UpstreamRefused("base_url host is not a valid host name")
+
+
 def _unmapped(address: IPAddress) -> IPAddress:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
@@ -72,6 +92,8 @@ class UpstreamPolicy:
     @staticmethod
     def parse(url: str) -> tuple[str, str, int]:
         """(scheme, host, port) of an acceptable URL; UpstreamRefused otherwise."""
+        if any(char.isspace() or not char.isprintable() for char in url):
+            raise UpstreamRefused("base_url may not contain spaces or control characters (percent-encode them)")
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -83,7 +105,13 @@ class UpstreamPolicy:
             raise UpstreamRefused("base_url needs a host")
         if parts.username is not None or parts.password is not None:
             raise UpstreamRefused("base_url may not carry credentials; put the key in api_key")
-        return parts.scheme, parts.hostname.lower().rstrip("."), port or (443 if parts.scheme == "https" else 80)
+        if not _URL_TAIL.fullmatch(parts.path + ("?" + parts.query if parts.query else "")) or parts.fragment:
+            # It becomes the upstream request line: a space or raw non-ASCII would corrupt it.
+            raise UpstreamRefused("base_url path may hold only URL characters (percent-encode others), no fragment")
+        host = parts.hostname.lower()
+        host = host.removesuffix(".")  # one trailing dot is the DNS root; more is an empty label
+        _check_host_syntax(host)
+        return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
 
     def check_address(self, address: IPAddress, host: str) -> None:
         address = _unmapped(address)
@@ -113,7 +141,7 @@ class UpstreamPolicy:
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError, UnicodeError):
             raise UpstreamRefused("base_url host does not resolve") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
         for address in addresses:

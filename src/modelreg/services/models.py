@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.catalog.load import Catalog
 from modelreg.domain.access import AccessProhibited, can_read, can_write, normalize_grants
 from modelreg.domain.errors import BaseModelNotFound, HasDependents, InvalidInput, NotFound, ReadOnlyModel
+from modelreg.domain.etags import entity_tag
 from modelreg.domain.grants import DEFAULT_GRANTS, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
@@ -82,6 +83,11 @@ class ModelChanges(msgspec.Struct, kw_only=True):
             for f in self.__struct_fields__
         }
         return ModelChanges(**values)
+
+
+def _tag(row: CustomModelRow) -> str:
+    """The ETag of the stored row, equal to LLMModel.etag of the model read from it."""
+    return entity_tag("model", row.organization_id, row.model_name, row.created_at, row.revision)
 
 
 class ModelService:
@@ -215,7 +221,7 @@ class ModelService:
             raise NotFound()
         row = pair[0]
         self._require_write(principal, custom_model_from_row(row, None, await grants_of(session, row.pk)))
-        check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+        check_if_match(if_match, _tag(row))
         dependents = await dependents_of(session, principal.organization_id, name)
         if dependents:
             raise HasDependents(dependents)
@@ -280,7 +286,9 @@ class ModelService:
         grants = await grants_of(session, row.pk)
         self._require_write(principal, custom_model_from_row(row, provider_row, grants))
         if if_match is not None:
-            check_if_match(if_match, f'"m{row.pk}.{row.revision}"')
+            check_if_match(
+                if_match, entity_tag("model", row.organization_id, row.model_name, row.created_at, row.revision)
+            )
         if changes.access_grants is not msgspec.UNSET:
             grants = await self._valid_grants(session, principal, changes.access_grants)
             await replace_grants(session, row.pk, grants)

@@ -1,5 +1,8 @@
 """Custom providers: create-or-update, retrieve, patch, replace, delete, list.
 
+Who may do which is domain/provider_access.py: every method here that writes checks it first, so every
+route (both dialects, the console, the CLI) gets the same answer.
+
 Secrets: a top-level `api_key` and every secret-looking key of `extra_kwargs` are split off before
 anything is stored, and sealed with the SecretBox. A write that carries no secret keeps the stored
 ones; a secret key sent as null removes that secret. Nothing secret is ever returned.
@@ -19,6 +22,7 @@ from modelreg.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from modelreg.domain.names import validate_name, validate_path_id
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import Provider, split_secrets
+from modelreg.domain.provider_access import require_provider_manager
 from modelreg.gateway.ssrf import UpstreamPolicy
 from modelreg.store import counters
 from modelreg.store.database import Database
@@ -46,6 +50,15 @@ def check_if_match(if_match: str | None, etag: str) -> None:
     if "*" in candidates or etag in candidates:
         return
     raise PreconditionFailed()
+
+
+def _check_api_key(value: Any) -> None:
+    """The key travels in an HTTP header: anything but printable ASCII (CR, LF, NUL, DEL, ...) would make
+    every call fail later, so it is refused now (the message never shows the key)."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not all(" " <= char <= "~" for char in value):
+        raise InvalidInput("api_key must be a string of printable ASCII characters", "api_key")
 
 
 def _merge_secrets(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +112,7 @@ class ProviderService:
         if changes.api_key is not msgspec.UNSET:
             incoming_secrets["api_key"] = changes.api_key
         if incoming_secrets:
+            _check_api_key(incoming_secrets.get("api_key"))
             merged = _merge_secrets(self._box.open(row.secrets_enc), incoming_secrets)
             row.secrets_enc = self._box.seal(merged)
 
@@ -122,6 +136,7 @@ class ProviderService:
         self, session: AsyncSession, principal: Principal, provider_id: str, changes: ProviderChanges
     ) -> tuple[Provider, bool]:
         """Upsert by (organization, provider_id): (provider, created)."""
+        require_provider_manager(principal)
         validate_path_id(provider_id, "provider_id")
         now = datetime.now(UTC)
         draft = ProviderRow(extra_kwargs={}, secrets_enc=None, provider_name="")
@@ -162,6 +177,7 @@ class ProviderService:
         replace: bool,
         if_match: str | None,
     ) -> Provider:
+        require_provider_manager(principal)
         row = await find_provider_row(session, principal.organization_id, provider_id, for_update=True)
         if row is None:
             raise NotFound()
@@ -178,6 +194,7 @@ class ProviderService:
 
     async def delete(self, session: AsyncSession, principal: Principal, provider_id: str, if_match: str | None) -> None:
         """Referencing models keep existing with provider NULL (foreign key ON DELETE SET NULL)."""
+        require_provider_manager(principal)
         row = await find_provider_row(session, principal.organization_id, provider_id, for_update=True)
         if row is None:
             raise NotFound()

@@ -21,6 +21,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromQuery, QueryParameter
 
 from modelreg.api.common import decode_body, registry, require_principal
+from modelreg.api.contract import documented
 from modelreg.api.errors import domain_error_response, exception_handlers
 from modelreg.api.grants import grants_from_wire
 from modelreg.api.openwebui.convert import form_changes, model_wire
@@ -43,6 +44,14 @@ __all__ = ["openwebui_router"]
 
 AnyRequest = Request[Any, Any, Any]
 PAGE_SIZE = 30  # Open WebUI's page size
+SEED_EXAMPLE = {
+    "id": "my-custom-gpt4",
+    "name": "Updated Custom GPT-4",
+    "base_model_id": "gpt-4o",
+    "params": {"temperature": 0.8},
+    "meta": {"description": "Enhanced GPT-4 model", "capabilities": {"vision": True}},
+    "access_grants": [{"access_type": "user", "access_id": "*", "permission": "read"}],
+}
 
 
 def _render(_: AnyRequest, exc: DomainError) -> Response[Any]:
@@ -68,19 +77,23 @@ async def _update(request: AnyRequest) -> WebUIModel:
     return _wire(model, principal)
 
 
-@post("/api/models/model/update", status_code=200)
+@post("/api/models/model/update", status_code=200, opt=documented(body=WebUIModelForm, example=SEED_EXAMPLE))
 async def update_model_seed(request: AnyRequest) -> WebUIModel:
-    """Seed 004: only the owner, a holder of a write grant, or an admin may update."""
+    """Update a model (seed 004).
+
+    Only the owner, a holder of a write grant, or an admin may update."""
     return await _update(request)
 
 
-@post("/api/v1/models/model/update", status_code=200)
+@post("/api/v1/models/model/update", status_code=200, opt=documented(body=WebUIModelForm, example=SEED_EXAMPLE))
 async def update_model(request: AnyRequest) -> WebUIModel:
+    """Update a model (as /api/models/model/update)."""
     return await _update(request)
 
 
-@post("/api/v1/models/create", status_code=200)
+@post("/api/v1/models/create", status_code=200, opt=documented(body=WebUIModelForm, example=SEED_EXAMPLE))
 async def create_model(request: AnyRequest) -> WebUIModel:
+    """Create a custom model (400 if the id is taken)."""
     principal = await require_principal(request)
     form = await decode_body(request, WebUIModelForm)
     reg = registry(request)
@@ -91,6 +104,7 @@ async def create_model(request: AnyRequest) -> WebUIModel:
 
 @get("/api/v1/models/model")
 async def get_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
+    """A model by id (built-ins too)."""
     principal = await require_principal(request)
     model = await registry(request).models.get(principal, id)
     return _wire(model, principal)
@@ -98,6 +112,7 @@ async def get_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
 
 @post("/api/v1/models/model/toggle", status_code=200)
 async def toggle_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
+    """Switch is_active."""
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:
@@ -105,8 +120,15 @@ async def toggle_model(request: AnyRequest, id: FromQuery[str]) -> WebUIModel:
     return _wire(model, principal)
 
 
-@post("/api/v1/models/model/access/update", status_code=200)
+@post(
+    "/api/v1/models/model/access/update",
+    status_code=200,
+    opt=documented(
+        body=WebUIAccessForm, example={"id": "my-custom-gpt4", "access_grants": SEED_EXAMPLE["access_grants"]}
+    ),
+)
 async def update_access(request: AnyRequest) -> WebUIModel:
+    """Replace the model's access grants."""
     principal = await require_principal(request)
     form = await decode_body(request, WebUIAccessForm)
     changes = ModelChanges(access_grants=grants_from_wire(form.access_grants))
@@ -118,8 +140,13 @@ async def update_access(request: AnyRequest) -> WebUIModel:
     return _wire(model, principal)
 
 
-@post("/api/v1/models/model/delete", status_code=200)
+@post(
+    "/api/v1/models/model/delete",
+    status_code=200,
+    opt=documented(body=WebUIDeleteForm, example={"id": "my-custom-gpt4"}),
+)
 async def delete_model(request: AnyRequest) -> bool:
+    """Delete a custom model; answers true."""
     principal = await require_principal(request)
     form = await decode_body(request, WebUIDeleteForm)
     reg = registry(request)
@@ -176,10 +203,19 @@ class ImportResult(msgspec.Struct):
     detail: str | None = None
 
 
-@post("/api/v1/models/import", status_code=200)
-async def import_models(request: AnyRequest) -> dict[str, Any]:
-    """An upsert per model with the same checks as create and update; never overwrites a model the caller
-    cannot write and never deletes. Each model succeeds or fails on its own; the answer reports each."""
+class ImportAnswer(msgspec.Struct):
+    results: list[ImportResult]
+    imported: int
+
+
+@post(
+    "/api/v1/models/import", status_code=200, opt=documented(body=WebUIImportForm, example={"models": [SEED_EXAMPLE]})
+)
+async def import_models(request: AnyRequest) -> ImportAnswer:
+    """Import models (an upsert per model).
+
+    The same checks as create and update; never overwrites a model the caller cannot write and never deletes.
+    Each model succeeds or fails on its own; the answer reports each."""
     principal = await require_principal(request)
     form = await decode_body(request, WebUIImportForm)
     reg = registry(request)
@@ -198,7 +234,7 @@ async def import_models(request: AnyRequest) -> dict[str, Any]:
             detail = _render(request, exc).content
             message = detail.get("detail") if isinstance(detail, dict) else None
             results.append(ImportResult(ident if isinstance(ident, str) else None, "error", str(message)))
-    return {"results": results, "imported": sum(r.status != "error" for r in results)}
+    return ImportAnswer(results=results, imported=sum(r.status != "error" for r in results))
 
 
 openwebui_router = Router(

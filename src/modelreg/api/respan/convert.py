@@ -39,11 +39,6 @@ __all__ = [
 UNSET: Any = msgspec.UNSET
 
 
-def _provider_ref(value: str | int | msgspec.UnsetType | None) -> Any:
-    # Legacy clients sent the provider's numeric id; it is looked up as that string.
-    return str(value) if isinstance(value, int) else value
-
-
 def model_changes(body: RespanModelWrite) -> ModelChanges:
     provider = body.custom_provider_id if body.custom_provider_id is not msgspec.UNSET else body.provider_id
     meta: Any = body.meta
@@ -55,7 +50,7 @@ def model_changes(body: RespanModelWrite) -> ModelChanges:
     changes = ModelChanges(
         display_name=body.display_name,
         base_model_name=body.base_model_name,
-        provider_id=_provider_ref(provider),
+        provider_id=provider,
         model_type=body.model_type,
         input_cost=body.input_cost,
         output_cost=body.output_cost,

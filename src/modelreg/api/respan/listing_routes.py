@@ -21,7 +21,9 @@ from modelreg.api.common import (
     principal_or_anonymous,
     registry,
 )
+from modelreg.api.contract import documented
 from modelreg.api.respan.convert import catalog_item_wire, model_bytes
+from modelreg.api.respan.schemas import CatalogItem, CatalogPage, RespanModelPage, RespanSummary, SummaryCounts
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -34,6 +36,9 @@ __all__ = ["listing_handlers"]
 AnyRequest = Request[Any, Any, Any]
 DEFAULT_PAGE_SIZE = 100
 # Query parameters of GET list/summary that are not quick filters.
+LIST_EXAMPLE = {
+    "filters": {"model_type": {"operator": "", "value": ["chat"]}, "input_cost": {"operator": "lt", "value": [1]}}
+}
 _RESERVED_QUERY = frozenset({"page", "page_size", "sort_by", "all", "is_exporting", "unnest"})
 
 
@@ -115,7 +120,11 @@ def _envelope(
     return msgspec.json.encode(body)
 
 
-@post("/api/models/list", status_code=200)
+@post(
+    "/api/models/list",
+    status_code=200,
+    opt=documented(body=ListBody, response=RespanModelPage, auth="optional", example=LIST_EXAMPLE),
+)
 async def filter_models(
     request: AnyRequest,
     page: FromQuery[int] = 1,
@@ -123,11 +132,12 @@ async def filter_models(
     sort_by: FromQuery[str | None] = None,
     everything: Annotated[bool, QueryParameter(name="all")] = False,
 ) -> Response[Any]:
+    """Models the caller can see, filtered (docs/read-side.md), sorted and paginated; anonymous: built-ins."""
     body = await decode_body(request, ListBody)
     return await _list(request, body.filters, page, page_size, sort_by, everything)
 
 
-@get("/api/models/list")
+@get("/api/models/list", opt=documented(response=RespanModelPage, auth="optional"))
 async def list_models_with_filters(
     request: AnyRequest,
     page: FromQuery[int] = 1,
@@ -135,34 +145,32 @@ async def list_models_with_filters(
     sort_by: FromQuery[str | None] = None,
     everything: Annotated[bool, QueryParameter(name="all")] = False,
 ) -> Response[Any]:
+    """As POST, with quick filters in the query: `?model_type=chat`, `?input_cost[operator]=lt&input_cost[value]=1`."""
     return await _list(request, quick_filters(request), page, page_size, sort_by, everything)
 
 
-async def _summary(request: AnyRequest, raw_filters: Any) -> dict[str, Any]:
+async def _summary(request: AnyRequest, raw_filters: Any) -> RespanSummary:
     tree = parse_filters(raw_filters)
     principal = await principal_or_anonymous(request)
     result = await registry(request).listing.run(principal, tree, parse_sort(None), 0, 0)
-    return {
-        "summary": {
-            "total_count": result.total,
-            "global_count": result.global_count,
-            "custom_count": result.custom_count,
-        }
-    }
+    counts = SummaryCounts(total_count=result.total, global_count=result.global_count, custom_count=result.custom_count)
+    return RespanSummary(summary=counts)
 
 
-@post("/api/models/summary", status_code=200)
-async def filter_models_summary(request: AnyRequest) -> dict[str, Any]:
+@post("/api/models/summary", status_code=200, opt=documented(body=ListBody, auth="optional", example=LIST_EXAMPLE))
+async def filter_models_summary(request: AnyRequest) -> RespanSummary:
+    """How many models match the filters: in total, built-in and custom."""
     body = await decode_body(request, ListBody)
     return await _summary(request, body.filters)
 
 
-@get("/api/models/summary")
-async def get_models_summary(request: AnyRequest) -> dict[str, Any]:
+@get("/api/models/summary", opt=documented(auth="optional"))
+async def get_models_summary(request: AnyRequest) -> RespanSummary:
+    """As POST, with quick filters in the query."""
     return await _summary(request, quick_filters(request))
 
 
-@get("/api/models/public")
+@get("/api/models/public", opt=documented(response=CatalogPage | list[CatalogItem], auth="none"))
 async def public_catalog(request: AnyRequest, unnest: FromQuery[bool] = False) -> Response[Any]:
     """Built-in models only, no authentication (a key, even a bad one, is ignored)."""
     index = registry(request).index

@@ -22,11 +22,18 @@ from modelreg.api.common import (
     registry,
     require_principal,
 )
+from modelreg.api.contract import documented
 from modelreg.api.errors import exception_handlers
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.listing_routes import listing_handlers
-from modelreg.api.respan.schemas import RespanModelWrite, RespanPage, RespanProviderWrite
-from modelreg.api.usage_routes import STATUS_SUFFIX, model_status, status_from_post, usage_handlers
+from modelreg.api.respan.schemas import (
+    RespanModel,
+    RespanModelWrite,
+    RespanProvider,
+    RespanProviderPage,
+    RespanProviderWrite,
+)
+from modelreg.api.usage_routes import STATUS_SUFFIX, ModelStatusSeries, model_status, status_from_post, usage_handlers
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -36,6 +43,34 @@ from modelreg.services.listing import parse_sort
 __all__ = ["respan_router"]
 
 AnyRequest = Request[Any, Any, Any]
+MODEL_EXAMPLE = {
+    "model_name": "team-gpt",
+    "base_model_name": "gpt-4o",
+    "custom_provider_id": "my-openai",
+    "input_cost": 2.0,
+}
+STATUS_EXAMPLE = {"start_time": "2026-12-01T00:00:00Z", "end_time": "2026-12-02T00:00:00Z", "time_tick": "hour"}
+STATUS_POST = documented(body=dict[str, Any], response=ModelStatusSeries, auth="optional", example=STATUS_EXAMPLE)
+PROVIDER_WRITE = documented(
+    body=RespanProviderWrite,
+    response=RespanProvider,
+    errors=(403, 412),
+    etag=True,
+    example={"provider_name": "My OpenAI", "extra_kwargs": {"base_url": "https://api.openai.com/v1", "timeout": 60}},
+)
+MODEL_WRITE = documented(
+    body=RespanModelWrite,
+    response=RespanModel,
+    errors=(403, 412),
+    etag=True,
+    example={"input_cost": None, "output_cost": 8, "display_name": "Team GPT"},
+)
+PROVIDER_EXAMPLE = {
+    "provider_id": "my-openai",
+    "provider_name": "My OpenAI",
+    "extra_kwargs": {"base_url": "https://api.openai.com/v1"},
+    "api_key": "sk-...",
+}
 
 
 def _model_response(model: LLMModel, principal: Principal, status: int = 200) -> Response[Any]:
@@ -43,14 +78,16 @@ def _model_response(model: LLMModel, principal: Principal, status: int = 200) ->
     return Response(content=model_wire(model, principal), status_code=status, headers=headers)
 
 
-@get("/api/models")
+@get("/api/models", opt=documented(response=list[RespanModel]))
 async def list_models(
     request: AnyRequest,
     sort_by: FromQuery[str] = "model_name",
     all_: Annotated[bool, QueryParameter(name="all")] = False,
 ) -> Response[Any]:
-    """A bare array of every model the caller can see (built-ins plus the organization's custom
-    models, resolved); `all` is accepted for compatibility: the array is always complete."""
+    """Every model the caller can see, as a bare array.
+
+    Built-ins plus the organization's custom models, resolved; `all` is accepted for compatibility: the array
+    is always complete."""
     del all_
     principal = await require_principal(request)
     reg = registry(request)
@@ -64,8 +101,15 @@ async def list_models(
     return Response(content=body, media_type="application/json")
 
 
-@post("/api/models", status_code=201)
+@post(
+    "/api/models",
+    status_code=201,
+    opt=documented(
+        body=RespanModelWrite, response=RespanModel, also=(200,), errors=(403, 404), etag=True, example=MODEL_EXAMPLE
+    ),
+)
 async def create_model(request: AnyRequest) -> Response[Any]:
+    """Create a custom model (201), or update the caller's model of that name (200)."""
     principal = await require_principal(request)
     body = await decode_body(request, RespanModelWrite)
     if not isinstance(body.model_name, str):
@@ -76,8 +120,13 @@ async def create_model(request: AnyRequest) -> Response[Any]:
     return _model_response(model, principal, 201 if created else 200)
 
 
-@get("/api/models/{model_name:path}")
+@get(
+    "/api/models/{model_name:path}",
+    opt=documented(response=RespanModel, alternatives=(ModelStatusSeries,), auth="optional", etag=True),
+)
 async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
+    """A model, resolved (built-ins by `provider/name` or an unambiguous bare name). `<name>/status/` answers
+    the model's measured status series instead (see docs/gateway.md)."""
     status_of = _status_target(model_name)
     if status_of is not None:
         return Response(await model_status(request, status_of))
@@ -103,9 +152,10 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
     return _model_response(model, principal)
 
 
-@post("/api/models/{model_name:path}", status_code=200)
+@post("/api/models/{model_name:path}", status_code=200, opt=STATUS_POST)
 async def post_model_status(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
-    """Only `.../status/` takes POST; any other model path answers 404 (models are created at /api/models/)."""
+    """A model's status series, parameters in the body: `POST /api/models/<name>/status/`. Any other model
+    path answers 404 (models are created at /api/models/)."""
     status_of = _status_target(model_name)
     if status_of is None:
         raise NotFound()
@@ -121,18 +171,21 @@ def _status_target(path: str) -> str | None:
     return None
 
 
-@patch("/api/models/{model_name:path}")
+@patch("/api/models/{model_name:path}", opt=MODEL_WRITE)
 async def patch_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
+    """Change the fields sent; a field sent as null inherits again. If-Match is honoured."""
     return await _update_model(request, model_name, replace=False)
 
 
-@put("/api/models/{model_name:path}")
+@put("/api/models/{model_name:path}", opt=MODEL_WRITE)
 async def replace_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
+    """Replace the model: every field not sent inherits again. If-Match is honoured."""
     return await _update_model(request, model_name, replace=True)
 
 
-@delete("/api/models/{model_name:path}", status_code=204)
+@delete("/api/models/{model_name:path}", status_code=204, opt=documented(errors=(403, 412)))
 async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
+    """Delete a custom model (refused while other models use it as their base). If-Match is honoured."""
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:
@@ -143,9 +196,13 @@ async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
 
 
 @get("/api/providers")
-async def list_providers(request: AnyRequest, page: FromQuery[int] = 1, page_size: FromQuery[int] = 100) -> RespanPage:
-    """Paginated envelope (`count` = total); past the last page: 200 with empty results (the official client
-    pages until it sees one)."""
+async def list_providers(
+    request: AnyRequest, page: FromQuery[int] = 1, page_size: FromQuery[int] = 100
+) -> RespanProviderPage:
+    """The organization's providers, paginated.
+
+    `count` is the total; past the last page: 200 with empty results (the official client pages until it sees
+    one)."""
     principal = await require_principal(request)
     check_paging(page, page_size)
     reg = registry(request)
@@ -153,7 +210,7 @@ async def list_providers(request: AnyRequest, page: FromQuery[int] = 1, page_siz
         providers, total = await reg.providers.list(session, principal, page_offset(page, page_size), page_size)
     has_next = page * page_size < total
     previous = previous_page(page, page_size, total)
-    return RespanPage(
+    return RespanProviderPage(
         count=total,
         next=page_link(request, page + 1, page_size) if has_next else None,
         previous=page_link(request, previous, page_size) if previous else None,
@@ -162,8 +219,20 @@ async def list_providers(request: AnyRequest, page: FromQuery[int] = 1, page_siz
     )
 
 
-@post("/api/providers", status_code=201)
+@post(
+    "/api/providers",
+    status_code=201,
+    opt=documented(
+        body=RespanProviderWrite,
+        response=RespanProvider,
+        also=(200,),
+        errors=(403,),
+        etag=True,
+        example=PROVIDER_EXAMPLE,
+    ),
+)
 async def create_provider(request: AnyRequest) -> Response[Any]:
+    """Create a provider (201), or update the one of that provider_id (200). Organization admins only."""
     principal = await require_principal(request)
     body = await decode_body(request, RespanProviderWrite)
     if not isinstance(body.provider_id, str):
@@ -178,8 +247,9 @@ async def create_provider(request: AnyRequest) -> Response[Any]:
     )
 
 
-@get("/api/providers/{provider_id:path}")
+@get("/api/providers/{provider_id:path}", opt=documented(response=RespanProvider, etag=True))
 async def retrieve_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
+    """A provider of the caller's organization (its secrets are never returned)."""
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.db.read() as session:
@@ -203,18 +273,27 @@ async def _update_provider(request: AnyRequest, provider_id: str, *, replace: bo
     return Response(content=provider_wire(provider), headers={"ETag": provider.etag})
 
 
-@patch("/api/providers/{provider_id:path}")
+@patch(
+    "/api/providers/{provider_id:path}",
+    opt=PROVIDER_WRITE,
+)
 async def patch_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
+    """Change the fields sent (organization admins only). If-Match is honoured."""
     return await _update_provider(request, provider_id, replace=False)
 
 
-@put("/api/providers/{provider_id:path}")
+@put(
+    "/api/providers/{provider_id:path}",
+    opt=PROVIDER_WRITE,
+)
 async def replace_provider(request: AnyRequest, provider_id: FromPath[str]) -> Response[Any]:
+    """Replace the provider (organization admins only); `provider_name` is required. If-Match is honoured."""
     return await _update_provider(request, provider_id, replace=True)
 
 
-@delete("/api/providers/{provider_id:path}", status_code=204)
+@delete("/api/providers/{provider_id:path}", status_code=204, opt=documented(errors=(403, 412)))
 async def delete_provider(request: AnyRequest, provider_id: FromPath[str]) -> None:
+    """Delete a provider (organization admins only); its models keep existing without a provider."""
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:
@@ -241,4 +320,5 @@ respan_router = Router(
         *usage_handlers,
     ],
     exception_handlers=exception_handlers,
+    opt={"trailing_slash": True},
 )

@@ -20,11 +20,14 @@ from modelreg.api.grants import WireGrant
 
 __all__ = [
     "RespanModel",
+    "RespanModelPage",
     "RespanModelWrite",
     "RespanNestedProvider",
     "RespanPage",
     "RespanProvider",
+    "RespanProviderPage",
     "RespanProviderWrite",
+    "RespanSummary",
 ]
 
 Cost = Annotated[float, Meta(ge=0, le=1_000_000)]
@@ -39,8 +42,9 @@ class RespanModelWrite(msgspec.Struct, kw_only=True):
     model_name: Name | UnsetType = UNSET
     display_name: Name | UnsetType | None = UNSET
     base_model_name: Name | UnsetType | None = UNSET
-    custom_provider_id: Name | int | UnsetType | None = UNSET
-    provider_id: Name | int | UnsetType | None = UNSET
+    custom_provider_id: Name | UnsetType | None = UNSET
+    """The provider's string id; a number (the legacy primary key) is refused: keys are never exposed."""
+    provider_id: Name | UnsetType | None = UNSET
     """Alias of custom_provider_id ("either one can be used"); custom_provider_id wins when both are sent."""
     model_type: Name | UnsetType | None = UNSET
     input_cost: Cost | UnsetType | None = UNSET
@@ -128,13 +132,31 @@ class RespanModel(msgspec.Struct, kw_only=True):
 
 
 class RespanPage(msgspec.Struct, kw_only=True):
-    """The paginated envelope. `count` is the number of items on this page (the current client's rule)."""
+    """The paginated envelope. `count` is the total number of items (docs/decisions.md)."""
 
     count: int
     next: str | None
     previous: str | None
     current_filters: dict[str, Any]
     results: list[Any]
+
+
+class RespanProviderPage(RespanPage, kw_only=True):
+    results: list[RespanProvider]
+
+
+class RespanModelPage(RespanPage, kw_only=True):
+    results: list[RespanModel]
+
+
+class SummaryCounts(msgspec.Struct, kw_only=True):
+    total_count: int
+    global_count: int
+    custom_count: int
+
+
+class RespanSummary(msgspec.Struct, kw_only=True):
+    summary: SummaryCounts
 
 
 class CatalogProvider(msgspec.Struct, kw_only=True):
@@ -158,3 +180,9 @@ class CatalogItem(msgspec.Struct, kw_only=True):
     rate_limit: int | None
     """Legacy field; modelreg has no per-model rate limit, so it is always null."""
     provider: CatalogProvider
+
+
+class CatalogPage(msgspec.Struct, kw_only=True):
+    """GET /api/models/public (without `unnest=true`, which answers the bare array)."""
+
+    models: list[CatalogItem]
