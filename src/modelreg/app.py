@@ -95,8 +95,11 @@ async def _watch_changes(reg: Registry, seen: dict[str, int], wake: asyncio.Even
     loop = asyncio.get_running_loop()
     last_flush = loop.time()
     while True:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives as its
+        # timeout fires, and the watcher would then never stop (a shutdown that hangs).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=reg.settings.cache_poll_seconds)
+            async with asyncio.timeout(reg.settings.cache_poll_seconds):
+                await wake.wait()
         wake.clear()  # before reading: a change committed during the read wakes the next round
         try:
             async with reg.db.read(probe=True) as session:
@@ -138,7 +141,10 @@ def _log_background_failure(task: str, error: Exception) -> None:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
+    # Cancel until it is done: a cancellation swallowed by a library must not hang the shutdown.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1)
     with contextlib.suppress(asyncio.CancelledError):
         await task
 

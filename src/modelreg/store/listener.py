@@ -47,7 +47,8 @@ async def listen_for_changes(
             while not closed.is_set():
                 # A silently dead peer (frozen server, cut network) is noticed by a bounded ping.
                 try:
-                    await asyncio.wait_for(closed.wait(), timeout=15)
+                    async with asyncio.timeout(15):
+                        await closed.wait()
                 except TimeoutError:
                     await connection.execute("SELECT 1", timeout=timeouts.statement)
         except asyncio.CancelledError:
