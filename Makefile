@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 LINT_DIRS := $(wildcard src tests scripts bench)
 
-.PHONY: run test lint typecheck pytest clean bench bench-gateway
+.PHONY: run test lint typecheck pytest clean bench bench-gateway screenshots vendor-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ bench: $(DEV_STAMP)
 
 bench-gateway: $(DEV_STAMP)
 	$(BIN)/python -m bench.gateway
+
+# Refresh docs/screenshots/ from the browser tests (needs chromium; .ci/run installs it).
+screenshots: $(DEV_STAMP)
+	MODELREG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:randomly tests/test_console.py
+
+# Re-take the console's JavaScript from npm at the versions pinned in the script (needs npm; not at run time).
+vendor-assets: $(DEV_STAMP)
+	$(BIN)/python scripts/vendor_assets.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -18,6 +18,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
 
+from modelreg.api.account_routes import account_router
 from modelreg.api.admin import admin_router
 from modelreg.api.common import decode_body, registry
 from modelreg.api.contract import documented
@@ -43,6 +44,7 @@ from modelreg.store.listener import listen_for_changes
 from modelreg.store.memory import ORG_COUNTER_PREFIX
 from modelreg.store.migrate import check_at_head
 from modelreg.store.views import refresh_views, stale_organizations
+from modelreg.ui.router import console_router, template_config
 
 __all__ = ["create_app"]
 
@@ -259,8 +261,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             respan_router,
             openwebui_router,
             admin_router,
+            account_router,
             openai_router,
+            console_router(settings),
         ],
+        template_config=template_config(),
         lifespan=[lifespan],
         after_request=mark_stale,
         middleware=middleware,

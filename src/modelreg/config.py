@@ -22,6 +22,9 @@
 | MODELREG_DB_WAIT_SECONDS     | 30: how long `modelreg serve` waits for the database at start (0: not at all) |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
 | MODELREG_PUBLIC_STATUS       | true: anonymous status callers see built-ins' platform-wide figures |
+| MODELREG_SESSION_TTL_SECONDS | 43200: a console session's lifetime (sign in again after it)         |
+| MODELREG_SECURE_COOKIES      | false: true marks console cookies Secure (serve the console over https) |
+| MODELREG_SIGNIN_RATE_LIMIT   | 10/60: console sign-in attempts per client address per 60 s          |
 | MODELREG_CORS_ORIGINS        | empty (CORS off): comma-separated origins browsers may call from (`*` for any) |
 """
 
@@ -62,11 +65,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Cached API keys are re-read after this long (bounds what an out-of-band database edit takes to show)."""
 
     def rate_limit(self) -> tuple[int, float]:
-        requests, _, seconds = self.anonymous_rate_limit.partition("/")
-        try:
-            return int(requests), float(seconds or 60)
-        except ValueError:
-            raise ValueError("MODELREG_ANONYMOUS_RATE_LIMIT must look like 120/60") from None
+        return _limit(self.anonymous_rate_limit, "MODELREG_ANONYMOUS_RATE_LIMIT")
+
+    def signin_limit(self) -> tuple[int, float]:
+        return _limit(self.signin_rate_limit, "MODELREG_SIGNIN_RATE_LIMIT")
 
     anonymous_rate_limit: str = "120/60"
     """Anonymous list/summary requests allowed per client address: "<requests>/<seconds>" ("0/1" disables)."""
@@ -85,9 +87,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """"json": one JSON object per log line with the request id, and an access line per request."""
     metrics: str = "admin"
     """GET /metrics: "admin" (admin credentials) or "off"."""
+    session_ttl_seconds: int = 43_200
+    """A console session's absolute lifetime."""
+    secure_cookies: bool = False
+    """Console cookies carry `Secure` (set it when the console is served over https)."""
+    signin_rate_limit: str = "10/60"
+    """Console sign-in attempts per client address: "<requests>/<seconds>"."""
     public_status: bool = True
     """Anonymous status callers see built-in models' figures summed over every organization's gateway calls
     (performance only); false answers them empty series, as for an unknown model."""
+
+
+def _limit(value: str, name: str) -> tuple[int, float]:
+    requests, _, seconds = value.partition("/")
+    try:
+        return int(requests), float(seconds or 60)
+    except ValueError:
+        raise ValueError(f"{name} must look like 120/60") from None
 
 
 def _persisted_secret(var_dir: Path) -> str:
@@ -148,10 +164,14 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "log_format": environ.get("MODELREG_LOG_FORMAT", "text").strip().lower(),
         "metrics": environ.get("MODELREG_METRICS", "admin").strip().lower(),
         "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
+        "session_ttl_seconds": int(environ.get("MODELREG_SESSION_TTL_SECONDS", "43200")),
+        "secure_cookies": _flag(environ.get("MODELREG_SECURE_COOKIES", "false"), "MODELREG_SECURE_COOKIES"),
+        "signin_rate_limit": environ.get("MODELREG_SIGNIN_RATE_LIMIT", "10/60"),
     }
     values.update(overrides)
     settings = msgspec.convert(values, Settings)
     settings.rate_limit()  # fail at start on a malformed limit
+    settings.signin_limit()
     if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
         raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
     if settings.log_format not in ("text", "json"):

@@ -16,6 +16,7 @@ from modelreg.config import Settings, database_timeouts
 from modelreg.crypto import SecretBox, derive_key
 from modelreg.gateway.ssrf import UpstreamPolicy
 from modelreg.gateway.upstream import UpstreamClient
+from modelreg.services.console_sessions import ConsoleSessions
 from modelreg.services.listing import ModelListing
 from modelreg.services.metering import Meter
 from modelreg.services.models import ModelService
@@ -42,6 +43,8 @@ class Registry:
     upstream: UpstreamClient
     meter: Meter
     usage_reports: UsageReports
+    console_sessions: ConsoleSessions
+    signin_limiter: RateLimiter
     catalog_version: int = 0
     """Id of the installed catalog in force (catalog history); 0 while the shipped one is served."""
 
@@ -72,11 +75,12 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
     index = ModelIndex(db, catalog, max_models_per_org=settings.memory_index_max_models)
     box = SecretBox(settings.secret_key, settings.old_secret_keys)
     upstreams = UpstreamPolicy.from_setting(settings.upstream_allow)
+    authenticator = Authenticator(db, tokens, settings.key_cache_seconds)
     return Registry(
         settings=settings,
         db=db,
         tokens=tokens,
-        authenticator=Authenticator(db, tokens, settings.key_cache_seconds),
+        authenticator=authenticator,
         index=index,
         models=ModelService(index, db),
         providers=ProviderService(box, index, upstreams),
@@ -85,4 +89,6 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         upstream=UpstreamClient(upstreams),
         meter=Meter(db, index, window_seconds=settings.throughput_window_hours * 3600),
         usage_reports=UsageReports(db),
+        console_sessions=ConsoleSessions(db, authenticator, settings.session_ttl_seconds),
+        signin_limiter=RateLimiter(*settings.signin_limit()),
     )

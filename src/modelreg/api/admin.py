@@ -1,4 +1,4 @@
-"""Organization administration over HTTP (admins of the caller's organization only).
+"""Organization administration over HTTP (admins of the caller's organization: domain/org_access.py).
 
     GET  /api/admin/users                              the organization's users
     POST /api/admin/users            {email, role?, password?}   -> 201 user
@@ -20,7 +20,7 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath
 from sqlalchemy import select
 
-from modelreg.api.common import decode_body, registry, require_admin
+from modelreg.api.common import decode_body, registry, require_allowed
 from modelreg.api.contract import documented
 from modelreg.api.errors import exception_handlers
 from modelreg.domain.access import AccessProhibited
@@ -71,7 +71,7 @@ def _user(row: UserRow) -> UserOut:
 @get("/api/admin/users", opt=documented(errors=(403,)))
 async def list_users(request: AnyRequest) -> list[UserOut]:
     """The organization's users (admins only)."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_users")
     async with registry(request).db.read() as session:
         rows = await session.scalars(
             select(UserRow).where(UserRow.organization_id == principal.organization_id).order_by(UserRow.email)
@@ -86,7 +86,7 @@ async def list_users(request: AnyRequest) -> list[UserOut]:
 )
 async def create_user(request: AnyRequest) -> UserOut:
     """Add a user to the organization (role admin or member)."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_users")
     form = await decode_body(request, UserForm)
     async with registry(request).db.write() as session:
         row = await identity.create_user(session, principal.organization_id, form.email, form.role, form.password)
@@ -101,7 +101,7 @@ async def _group_out(session: Any, group: GroupRow) -> GroupOut:
 @get("/api/admin/groups", opt=documented(errors=(403,)))
 async def list_groups(request: AnyRequest) -> list[GroupOut]:
     """The organization's groups with their member ids."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     async with registry(request).db.read() as session:
         groups = await session.scalars(
             select(GroupRow).where(GroupRow.organization_id == principal.organization_id).order_by(GroupRow.name)
@@ -114,7 +114,7 @@ async def list_groups(request: AnyRequest) -> list[GroupOut]:
 )
 async def create_group(request: AnyRequest) -> GroupOut:
     """Create a group."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     form = await decode_body(request, GroupForm)
     async with registry(request).db.write() as session:
         group = await identity.create_group(session, principal.organization_id, form.name)
@@ -135,7 +135,7 @@ async def _own_group(session: Any, principal: Principal, group_id: str) -> Group
 )
 async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
     """Add a user (by user_id or email) to a group."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     form = await decode_body(request, MemberForm)
     if (form.user_id is None) == (form.email is None):
         raise InvalidInput("give exactly one of user_id or email", "user_id")
@@ -154,7 +154,7 @@ async def add_member(request: AnyRequest, group_id: FromPath[str]) -> GroupOut:
 @delete("/api/admin/groups/{group_id:str}/members/{user_id:str}", status_code=204, opt=documented(errors=(403,)))
 async def remove_member(request: AnyRequest, group_id: FromPath[str], user_id: FromPath[str]) -> None:
     """Remove a user from a group."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "manage_groups")
     reg = registry(request)
     async with reg.db.write() as session:
         group = await _own_group(session, principal, group_id)

@@ -10,9 +10,10 @@ from litestar import Request
 from litestar.exceptions import HTTPException
 
 from modelreg.api.errors import NotAuthenticated
-from modelreg.domain.access import AccessProhibited
+from modelreg.domain import org_access
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.names import could_be_stored
+from modelreg.domain.org_access import OrgAction
 from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
 
@@ -27,6 +28,7 @@ __all__ = [
     "path_name",
     "previous_page",
     "registry",
+    "require_allowed",
     "require_principal",
 ]
 
@@ -51,11 +53,9 @@ async def require_principal(request: AnyRequest) -> Principal:
     return principal
 
 
-async def require_admin(request: AnyRequest) -> Principal:
-    principal = await require_principal(request)
-    if not principal.is_admin:
-        raise AccessProhibited()
-    return principal
+async def require_allowed(request: AnyRequest, action: OrgAction) -> Principal:
+    """The caller, if domain/org_access.py lets them take `action` in their organization (403 otherwise)."""
+    return org_access.require(await require_principal(request), action)
 
 
 async def principal_or_anonymous(request: AnyRequest) -> Principal | None:

@@ -11,7 +11,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from modelreg.api.common import registry, require_admin
+from modelreg.api.common import registry, require_allowed
 from modelreg.api.contract import documented
 from modelreg.metrics import StateCollector
 
@@ -28,7 +28,7 @@ def metrics_middleware() -> DefineMiddleware:
 @get("/metrics", media_type=CONTENT_TYPE_LATEST, opt=documented(media_type=CONTENT_TYPE_LATEST, errors=(403,)))
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Every process metric (requests, gateway, meter, database, catalog); admins only."""
-    await require_admin(request)
+    await require_allowed(request, "read_metrics")
     state = request.app.state
     own: CollectorRegistry | None = state.get(_STATE)
     if own is None:  # one per app: tests build several apps in one process

@@ -21,9 +21,8 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, get, post
 from msgspec import Meta
-from sqlalchemy import ColumnElement, and_
 
-from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_admin, require_principal
+from modelreg.api.common import decode_body, principal_or_anonymous, registry, require_allowed, require_principal
 from modelreg.api.contract import documented
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
@@ -86,11 +85,8 @@ async def model_status(request: AnyRequest, name: str, body: dict[str, Any] | No
         result["respan_uptime"] = []
     if model is None:
         return result
-    scope: ColumnElement[bool] = U.model_name == model.name
-    scope = and_(scope, U.organization_id == principal.organization_id if principal else U.is_public.is_(True))
-    if provider_id is not None:
-        scope = and_(scope, U.provider_id == provider_id)
-    buckets = await reg.usage_reports.series(scope, window)
+    organization_id = principal.organization_id if principal else None
+    buckets = await reg.usage_reports.model_series(organization_id, model.name, window, provider_id)
     volume = principal is not None
     empty = Totals()
     for start in window.buckets():
@@ -282,23 +278,20 @@ def _totals_wire(totals: Totals) -> dict[str, Any]:
 async def organization_usage(request: AnyRequest) -> dict[str, Any]:
     """Cost and tokens per model and per UTC day, for the caller's organization (admins only).
     Default window: the last 30 days."""
-    principal = await require_admin(request)
+    principal = await require_allowed(request, "read_usage")
     now = time.time()
     query = request.query_params
     end = parse_time(query["end_time"], "end_time") if "end_time" in query else now
     start = parse_time(query["start_time"], "start_time") if "start_time" in query else end - 30 * 86400
     window: Window = parse_window(start, end, "day")
-    rows = await registry(request).usage_reports.per_model_and_day(principal.organization_id, window.start, window.end)
-    per_model: dict[str, Totals] = {}
-    for _, name, totals in rows:
-        per_model.setdefault(name, Totals()).merge(totals)
+    usage = await registry(request).usage_reports.organization_usage(principal.organization_id, window)
     return {
         "organization_id": principal.organization_id,
         "start_time": iso(window.start),
         "end_time": iso(window.end),
-        "totals": _totals_wire(summed(per_model.values())),
-        "models": [{"model": name, **_totals_wire(per_model[name])} for name in sorted(per_model)],
-        "days": [{"date": iso(day)[:10], "model": name, **_totals_wire(totals)} for day, name, totals in rows],
+        "totals": _totals_wire(usage.totals),
+        "models": [{"model": name, **_totals_wire(usage.per_model[name])} for name in sorted(usage.per_model)],
+        "days": [{"date": iso(day)[:10], "model": name, **_totals_wire(totals)} for day, name, totals in usage.days],
     }
 
 

@@ -146,6 +146,10 @@ class Authenticator:
             self._users[user_id] = principal
         return principal
 
+    async def principal_of(self, user_id: str) -> Principal | None:
+        """The user's principal (cached like the others); None for a missing or deactivated user."""
+        return await self._user(user_id)
+
     async def flush_last_used(self) -> None:
         pending, self._last_used = self._last_used, {}
         if not pending:
@@ -160,7 +164,7 @@ class Authenticator:
 
 
 async def _principal(session: AsyncSession, user: UserRow | None) -> Principal | None:
-    if user is None:
+    if user is None or user.deactivated_at is not None:
         return None
     groups = await session.scalars(select(GroupMemberRow.group_id).where(GroupMemberRow.user_id == user.id))
     return Principal(

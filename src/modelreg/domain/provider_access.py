@@ -17,14 +17,16 @@ tells them nothing a list does not.
 from __future__ import annotations
 
 from modelreg.domain.access import AccessProhibited
+from modelreg.domain.org_access import allowed
 from modelreg.domain.principal import Principal
 
 __all__ = ["can_manage_providers", "require_provider_manager"]
 
 
 def can_manage_providers(principal: Principal | None) -> bool:
-    """Create, change or delete providers of the principal's own organization."""
-    return principal is not None and principal.is_admin
+    """Create, change or delete providers of the principal's own organization (org_access.py's table:
+    the console and the API decide by the same entry)."""
+    return allowed(principal, "write_providers")
 
 
 def require_provider_manager(principal: Principal) -> None:

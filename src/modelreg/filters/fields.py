@@ -10,7 +10,8 @@ Each field has a kind that decides which operators and value types it accepts:
 | boolean  | true/false, 0/1, "true"/"false"                                          |
 | datetime | ISO-8601 strings (a trailing Z is fine)                                  |
 
-`provider_id` is an alias of `provider__provider_id`. Throughput fields are the caller's organization's
+`provider_id` is an alias of `provider__provider_id`. `is_active` is false only for deactivated custom models,
+which only their writers can see at all (domain/access.py). Throughput fields are the caller's organization's
 figures over the rolling window (services/metering.py), null for a model without traffic.
 """
 
@@ -46,6 +47,7 @@ FIELDS: dict[str, Kind] = {
     "is_called_by_custom_name": "boolean",
     "has_discount": "boolean",
     "available_to_user": "boolean",
+    "is_active": "boolean",
     "created_at": "datetime",
     "updated_at": "datetime",
     "average_tps": "number",
@@ -89,6 +91,7 @@ def filter_row(model: LLMModel, *, available: bool) -> dict[str, Any]:
         "is_called_by_custom_name": model.is_called_by_custom_name,
         "has_discount": has_discount(model),
         "available_to_user": available,
+        "is_active": model.is_active,
         "created_at": model.created_at,
         "updated_at": model.updated_at,
         "average_tps": throughput.average_tps if throughput else None,

@@ -59,6 +59,7 @@ SQL_COLUMNS: dict[str, Any] = {
     "is_called_by_custom_name": V.is_called_by_custom_name,
     "has_discount": V.has_discount,
     "available_to_user": V.routable,
+    "is_active": V.is_active,
     "created_at": V.created_at,
     "updated_at": V.updated_at,
     **{field: _throughput(field) for field in ("average_tps", "average_ttft", "average_latency", "number_of_requests")},

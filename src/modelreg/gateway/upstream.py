@@ -131,6 +131,12 @@ class UpstreamClient:
         self, base_url: str, path: str, api_key: str | None, body: bytes, timeout: Timeout
     ) -> UpstreamResponse:
         """POST `body` to base_url + path; returns once the status and headers are in."""
+        return await self.request("POST", base_url, path, api_key, body, timeout)
+
+    async def request(
+        self, method: str, base_url: str, path: str, api_key: str | None, body: bytes | None, timeout: Timeout
+    ) -> UpstreamResponse:
+        """Any method, through the same SSRF guard (checked, pinned addresses; no redirects)."""
         target = self._target(base_url)
         pinned = (await self._addresses(target.host, target.port))[0]
         literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
@@ -147,7 +153,7 @@ class UpstreamClient:
         tls: dict[str, Any] = {"ssl": self._tls, "server_hostname": target.host} if target.scheme == "https" else {}
         try:
             response = await self._client().request(
-                "POST",
+                method,
                 URL(url, encoded=True),
                 data=body,
                 headers=headers,

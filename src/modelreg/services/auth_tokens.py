@@ -34,7 +34,7 @@ async def issue_token(session: AsyncSession, tokens: TokenIssuer, body: TokenReq
     ).scalar_one_or_none()
     stored = user.password_hash if user is not None and user.password_hash else DUMMY_HASH
     valid = await asyncio.to_thread(verify_password, stored, body.password)  # argon2 is CPU-bound by design
-    if user is None or not user.password_hash or not valid:
+    if user is None or not user.password_hash or not valid or user.deactivated_at is not None:
         return None
     return TokenResponse(
         access_token=tokens.issue(user.id),

@@ -40,7 +40,7 @@ from modelreg.store.memory import ModelIndex, OrgModels
 from modelreg.store.rows import ModelViewRow
 from modelreg.store.views import model_from_view
 
-__all__ = ["ListResult", "ModelListing", "Sort", "parse_sort"]
+__all__ = ["Facets", "ListResult", "ModelListing", "Sort", "parse_sort"]
 
 Entry = tuple[dict[str, Any], LLMModel]
 _MEMO_LIMIT = 256
@@ -71,6 +71,14 @@ class ListResult(msgspec.Struct):
     total: int
     global_count: int
     custom_count: int
+
+
+class Facets(msgspec.Struct):
+    """How many of the matched models each provider and each model type has (most first)."""
+
+    providers: list[tuple[str, str, int]]
+    """(provider_id, provider_name, count)"""
+    model_types: list[tuple[str, int]]
 
 
 def _uses_field(tree: Bundle, field: str) -> bool:
@@ -127,6 +135,29 @@ class ModelListing:
         matches = self._matches(snapshot, principal, tree, sort)
         page = matches.page(offset, limit)
         return ListResult([m for _, m in page], matches.total, matches.total - matches.custom, matches.custom)
+
+    async def facets(self, principal: Principal | None, tree: Bundle) -> Facets:
+        """Counts per provider and model type over everything `tree` matches, memoized like the matches."""
+        snapshot = await self._index.org(principal.organization_id) if principal is not None else None
+        memo = self._memo(snapshot) if snapshot is None or snapshot.in_memory else None
+        key = ("facets", _viewer(principal), msgspec.json.encode(tree))
+        if memo is not None and key in memo:
+            memo.move_to_end(key)
+            return memo[key]  # type: ignore[no-any-return]
+        result = await self.run(principal, tree, _BY_NAME, 0, None)
+        providers: dict[str, list[Any]] = {}
+        types: dict[str, int] = {}
+        for model in result.models:
+            if model.provider is not None:
+                entry = providers.setdefault(model.provider.provider_id, [model.provider.provider_name, 0])
+                entry[1] += 1
+            kind = model.model_type or "unknown"
+            types[kind] = types.get(kind, 0) + 1
+        facets = Facets(
+            providers=sorted(((pid, name, n) for pid, (name, n) in providers.items()), key=lambda p: (-p[2], p[0])),
+            model_types=sorted(types.items(), key=lambda t: (-t[1], t[0])),
+        )
+        return self._remember(memo, key, facets) if memo is not None else facets  # type: ignore[no-any-return]
 
     async def cached_response(
         self, principal: Principal | None, key: Any, build: Callable[[], Awaitable[bytes]]

@@ -45,7 +45,7 @@ from modelreg.store.model_queries import (
 from modelreg.store.rows import CustomModelRow
 from modelreg.store.views import find_view_row, model_from_view, refresh_views
 
-__all__ = ["ModelChanges", "ModelService"]
+__all__ = ["Link", "ModelChanges", "ModelService"]
 
 UNSET: Any = msgspec.UNSET
 
@@ -88,6 +88,16 @@ class ModelChanges(msgspec.Struct, kw_only=True):
 def _tag(row: CustomModelRow) -> str:
     """The ETag of the stored row, equal to LLMModel.etag of the model read from it."""
     return entity_tag("model", row.organization_id, row.model_name, row.created_at, row.revision)
+
+
+class Link(msgspec.Struct, frozen=True):
+    """One step of a model's inheritance chain, the model itself first, the catalog's built-in last."""
+
+    name: str
+    builtin: bool
+    values: dict[str, Any]
+    """The inheritable fields this link sets itself (None left out)."""
+    provider_id: str | None
 
 
 class ModelService:
@@ -140,6 +150,26 @@ class ModelService:
         if row is None:
             return None
         return model_from_view(row, self.catalog, self.index.throughput_of(organization_id).get(name))
+
+    async def chain(self, principal: Principal | None, model: LLMModel) -> list[Link]:
+        """Where each resolved value of a readable model comes from: the model, its custom bases, the
+        built-in at the root. A broken link ends the chain there, as reads do."""
+        if model.is_builtin or principal is None:
+            return [_link_of_builtin(model)]
+        async with self._db.read() as session:
+            found = await load_base_chain(session, principal.organization_id, model.name)
+        links: list[Link] = []
+        name: str | None = model.name
+        while name is not None and name in found and len(links) < len(found):
+            custom = found[name]
+            values = {f: getattr(custom, f) for f in INHERITABLE_FIELDS if getattr(custom, f) is not None}
+            provider = custom.provider.provider_id if custom.provider else None
+            links.append(Link(name=custom.name, builtin=False, values=values, provider_id=provider))
+            name = custom.base_model_name
+        root = self.catalog.lookup_or_none(name) if name is not None else None
+        if root is not None:
+            links.append(_link_of_builtin(root))
+        return links
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -329,3 +359,10 @@ class ModelService:
         await refresh_views(session, self.catalog, principal.organization_id, [name])
         await counters.bump(session, org_counter(principal.organization_id))
         return resolved
+
+
+def _link_of_builtin(model: LLMModel) -> Link:
+    values = {f: getattr(model, f) for f in INHERITABLE_FIELDS if getattr(model, f) is not None}
+    return Link(
+        name=model.name, builtin=True, values=values, provider_id=model.provider.provider_id if model.provider else None
+    )

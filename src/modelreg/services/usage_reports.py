@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select
 
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.usage import Totals
@@ -19,7 +19,7 @@ from modelreg.services.metering import totals_columns, totals_from
 from modelreg.store.database import Database
 from modelreg.store.rows import UsageMinuteRow
 
-__all__ = ["TICKS", "UsageReports", "Window", "parse_time", "parse_window"]
+__all__ = ["TICKS", "OrganizationUsage", "UsageReports", "Window", "parse_time", "parse_window"]
 
 U = UsageMinuteRow
 TICKS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -89,9 +89,34 @@ def iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
+class OrganizationUsage(msgspec.Struct):
+    days: list[tuple[int, str, Totals]]
+    """(UTC day start, model name, totals), by day then model."""
+    per_model: dict[str, Totals]
+    totals: Totals
+
+
 class UsageReports:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def model_series(
+        self, organization_id: str | None, model_name: str, window: Window, provider_id: str | None = None
+    ) -> dict[int, Totals]:
+        """A model's buckets as the status endpoint reports them: the organization's calls, or (None) the
+        public figures of a built-in summed over every organization."""
+        scope: ColumnElement[bool] = U.model_name == model_name
+        scope = and_(scope, U.organization_id == organization_id if organization_id else U.is_public.is_(True))
+        if provider_id is not None:
+            scope = and_(scope, U.provider_id == provider_id)
+        return await self.series(scope, window)
+
+    async def organization_usage(self, organization_id: str, window: Window) -> OrganizationUsage:
+        days = await self.per_model_and_day(organization_id, window.start, window.end)
+        per_model: dict[str, Totals] = {}
+        for _, name, totals in days:
+            per_model.setdefault(name, Totals()).merge(totals)
+        return OrganizationUsage(days, per_model, summed(per_model.values()))
 
     async def series(self, scope: ColumnElement[bool], window: Window) -> dict[int, Totals]:
         """Totals per bucket start (only buckets with calls) for the minutes matching `scope`."""

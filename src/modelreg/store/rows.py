@@ -33,6 +33,7 @@ __all__ = [
     "ApiKeyRow",
     "CatalogSnapshotRow",
     "ChangeCounterRow",
+    "ConsoleSessionRow",
     "CustomModelRow",
     "GroupMemberRow",
     "GroupRow",
@@ -101,6 +102,8 @@ class UserRow(RowBase):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+    """A deactivated user can no longer authenticate (keys, tokens, console sessions); rows stay for history."""
 
 
 class ApiKeyRow(RowBase):
@@ -116,6 +119,18 @@ class ApiKeyRow(RowBase):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class ConsoleSessionRow(RowBase):
+    """A signed-in console session. Only SHA-256 of the cookie's token is stored; sign-out deletes the row.
+    A session opened with an API key ends with that key (revoked or expired)."""
+
+    __tablename__ = "console_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
 
 
 class ProviderRow(RowBase):
