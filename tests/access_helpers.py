@@ -76,7 +76,7 @@ async def build_world(
             people: dict[str, Person] = {}
             for org, admin_label in (("a", "admin"), ("b", "other_admin")):
                 email = f"{admin_label}-{tag}@{org}.example"
-                created = await identity.create_organization(session, f"org-{org}", email)
+                created = await identity.create_organization(session, f"org-{org}-{tag}", email)
                 orgs[org] = created.organization_id
                 people[admin_label] = Person(
                     admin_label, created.user_id, created.api_key, created.organization_id, email

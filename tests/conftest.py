@@ -72,6 +72,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "var_dir": tempfile.gettempdir(),
         "cache_poll_seconds": 0.2,
         "key_cache_seconds": 1.0,
+        # The suite's 50-way write races on one row, on a shared 2-core machine, queue for longer than the
+        # 5 s production default; fault tests (test_db_faults.py) set their own short timeouts.
+        "db_statement_timeout": 30.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -119,6 +122,7 @@ class Env:
         self.client = client
         self.database_url = database_url
         self._counter = 0
+        self._names: set[str] = set()
 
     async def org(self, name: str = "acme", password: str | None = None) -> Org:
         self._counter += 1
@@ -126,7 +130,10 @@ class Env:
         db = Database(self.database_url)
         try:
             async with db.write() as session:
-                created = await identity.create_organization(session, name, email, password)
+                # Organization names are unique: a second "acme" in one test gets a suffix.
+                unique = name if name not in self._names else f"{name}-{self._counter}"
+                self._names.add(unique)
+                created = await identity.create_organization(session, unique, email, password)
         finally:
             await db.dispose()
         return Org(created.organization_id, created.user_id, created.api_key, email)

@@ -66,8 +66,8 @@ def running_server(database_url: str, var_dir: Path, **extra_env: str) -> Iterat
         MODELREG_SECRET_KEY=SECRET,
         MODELREG_VAR_DIR=str(var_dir),
         MODELREG_CACHE_POLL_SECONDS="0.2",
-        **extra_env,
     )
+    environ.update(extra_env)  # may override the defaults above
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             _serve_command(port), env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

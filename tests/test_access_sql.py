@@ -86,8 +86,8 @@ async def test_readable_sql_agrees_with_can_read(env: Env, catalog: Catalog) -> 
     db = Database(env.database_url)
     try:
         async with db.write() as session:
-            org_a = await identity.create_organization(session, "a", f"admin-{tag}@a.example")
-            org_b = await identity.create_organization(session, "b", f"admin-{tag}@b.example")
+            org_a = await identity.create_organization(session, f"a-{tag}", f"admin-{tag}@a.example")
+            org_b = await identity.create_organization(session, f"b-{tag}", f"admin-{tag}@b.example")
             u1 = (await identity.create_user(session, org_a.organization_id, f"u1-{tag}@a.example")).id
             u2 = (await identity.create_user(session, org_a.organization_id, f"u2-{tag}@a.example")).id
             u3 = (await identity.create_user(session, org_a.organization_id, f"u3-{tag}@a.example")).id

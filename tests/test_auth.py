@@ -65,6 +65,7 @@ ANONYMOUS_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 # Never authenticated (a credential, even a bad one, is ignored).
 OPEN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/healthz", None),
+    ("GET", "/readyz", None),
     ("GET", "/api/models/public/", None),
     ("GET", "/static/favicon.png", None),
 ]
@@ -135,10 +136,11 @@ async def new_key(database_url: str, org: Org, expires_in_days: int | None = Non
 
 
 async def new_org(database_url: str, name: str = "solo", password: str | None = None) -> Org:
-    email = f"admin-{secrets.token_hex(4)}@{name}.example"
+    tag = secrets.token_hex(4)
+    email = f"admin-{tag}@{name}.example"
 
     async def work(session: Any) -> Org:
-        created = await identity.create_organization(session, name, email, password)
+        created = await identity.create_organization(session, f"{name}-{tag}", email, password)
         return Org(created.organization_id, created.user_id, created.api_key, email)
 
     org: Org = await in_db(database_url, work, write=True)
@@ -183,7 +185,7 @@ class TestMissingCredentials:
             for route in env.client.app.routes
             for handler in getattr(route, "route_handlers", ())
             if getattr(handler.fn, "__module__", "").startswith(
-                ("modelreg.api.respan", "modelreg.api.usage_routes", "modelreg.app")
+                ("modelreg.api.respan", "modelreg.api.usage_routes", "modelreg.app", "modelreg.api.health")
             )
             for method in handler.http_methods
             if method not in ("OPTIONS", "HEAD")

@@ -169,8 +169,10 @@ def test_org_create_prints_ids_and_a_working_key(cli: Cli) -> None:
     assert keys == [(sha256(out["api_key"]), None)]  # stored as a hash, never in clear
     assert not cli.query("SELECT 1 FROM api_keys WHERE key_hash = ?", out["api_key"])
 
-    again = cli.json("org", "create", "Acme Corp", "--admin-email", "second@acme.example")
+    again = cli.json("org", "create", "Acme Corp 2", "--admin-email", "second@acme.example")
     assert again["organization_id"] != out["organization_id"] and again["api_key"] != out["api_key"]
+    taken = cli.failure_problems(["org", "create", "Acme Corp", "--admin-email", "third@acme.example"], "already")
+    assert not taken, taken  # organization names are unique (the CLI's --org takes a name)
 
 
 def test_org_create_with_admin_password(cli: Cli) -> None:
@@ -262,20 +264,73 @@ def test_commands_before_migrate_say_so(fresh: Cli) -> None:
 
 def test_bootstrap_prints_the_key_once(fresh: Cli) -> None:
     assert fresh.run("migrate").returncode == 0
-    first = fresh.run("bootstrap")
-    assert first.returncode == 0, first.stderr
-    assert first.stdout == ""
-    keys = KEY_RE.findall(first.stderr)
-    assert len(keys) == 1, first.stderr
-    assert_api_key(keys[0])
+    first = fresh.json("bootstrap")
+    assert set(first) == {"organization_id", "user_id", "api_key"}
+    assert_api_key(first["api_key"])
     assert fresh.counts() == [1, 1, 1]
     [(role, key_hash)] = fresh.query("SELECT u.role, k.key_hash FROM users u JOIN api_keys k ON k.user_id = u.id")
-    assert (role, key_hash) == ("admin", sha256(keys[0]))
+    assert (role, key_hash) == ("admin", sha256(first["api_key"]))
 
-    second = fresh.run("bootstrap")
-    assert second.returncode == 0, second.stderr
-    assert not KEY_RE.search(second.stdout + second.stderr), "the key (or a new one) was printed again"
+    again = fresh.run("bootstrap")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"already_bootstrapped": True}
+    assert not KEY_RE.search(again.stdout + again.stderr), "the key (or a new one) was printed again"
     assert fresh.counts() == [1, 1, 1]
+
+
+def test_operators_can_list_everything_and_name_organizations(cli: Cli) -> None:
+    org = cli.json("org", "create", "Listed Org", "--admin-email", "boss@listed.example")
+    member = cli.json("user", "create", "--org", "Listed Org", "--email", "m@listed.example")  # by name
+    assert member["organization_id"] == org["organization_id"]
+    key = cli.json("key", "create", "--email", "m@listed.example", "--name", "ci")
+
+    orgs = {o["name"]: o for o in cli.json("org", "list")["organizations"]}
+    assert orgs["Listed Org"]["id"] == org["organization_id"] and orgs["Listed Org"]["users"] == 2
+    users = cli.json("user", "list", "--org", org["organization_id"])["users"]
+    assert [(u["email"], u["role"]) for u in users] == [
+        ("boss@listed.example", "admin"),
+        ("m@listed.example", "member"),
+    ]
+
+    by_email = cli.json("key", "list", "--email", "m@listed.example")["keys"]
+    assert [(k["id"], k["name"], k["owner_email"], k["revoked_at"]) for k in by_email] == [
+        (key["key_id"], "ci", "m@listed.example", None)
+    ]
+    by_org = cli.json("key", "list", "--org", "Listed Org")
+    assert {k["owner_email"] for k in by_org["keys"]} == {"boss@listed.example", "m@listed.example"}
+    assert not KEY_RE.search(json.dumps(by_org)), "a key was printed"
+    assert set(by_org["keys"][0]) == {
+        "id", "name", "owner_email", "organization_id", "created_at", "last_used_at", "expires_at", "revoked_at"
+    }  # fmt: skip
+    cli.json("key", "revoke", key["key_id"])  # revocable by the id the listing shows
+    assert cli.json("key", "list", "--email", "m@listed.example")["keys"][0]["revoked_at"]
+
+    group = cli.json("group", "create", "ops", "--org", "Listed Org")
+    first = cli.json("group", "add-member", group["group_id"], "--email", "m@listed.example")
+    again = cli.json("group", "add-member", group["group_id"], "--email", "m@listed.example")
+    assert (first["added"], again["added"]) == (True, False)
+    listed = cli.json("group", "list", "--org", "Listed Org")["groups"]
+    assert [(g["name"], g["members"]) for g in listed] == [("ops", ["m@listed.example"])]
+
+    cli.all_fail(
+        [
+            (["user", "list", "--org", "No Such Org"], "not found"),
+            (["key", "list", "--email", "nobody@listed.example"], "no user"),
+            (["org", "create", "Listed Org", "--admin-email", "x@listed.example"], "already exists"),
+        ]
+    )
+
+
+def test_serve_refuses_a_port_in_use_and_a_bad_port(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli.run("serve", "--host", "127.0.0.1", "--port", str(port), timeout=60)
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr, busy.stderr
+    assert busy.stderr.strip() == f"error: 127.0.0.1:{port} is already in use", busy.stderr
+    bad = cli.run("serve", "--port", "99999")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "65535" in bad.stderr, bad.stderr
 
 
 def free_port() -> int:

@@ -23,7 +23,8 @@ from conftest import Env, Org, make_settings
 from modelreg.app import create_app
 from modelreg.domain.etags import entity_tag
 from modelreg.store.database import Database
-from modelreg.store.rows import CustomModelRow, ProviderRow
+from modelreg.store.memory import org_counter
+from modelreg.store.rows import ChangeCounterRow, CustomModelRow, ProviderRow
 
 UPSERTS = 50
 PATCHES = 20
@@ -201,3 +202,22 @@ async def test_parallel_deletes_delete_once(env: Env, parallel: Parallel, if_mat
     counts = statuses(responses)
     assert counts[204] == 1 and set(counts) <= {204, 404, 412}, counts
     assert await parallel.rows(CustomModelRow, org, "doomed") == []
+
+
+async def test_first_parallel_writes_of_new_organizations(env: Env, parallel: Parallel) -> None:
+    """The organization's change counter does not exist before its first write: concurrent first writes
+    must create it once and count every write, not fail on its primary key (PostgreSQL found it)."""
+    for trial in range(5):
+        org = await env.org(f"fresh{trial}")
+        bodies = [{"model_name": f"first-{i}", "base_model_name": "gpt-4o"} for i in range(16)]
+        responses = await parallel.burst("POST", "/api/models/", bodies, org.headers)
+        assert statuses(responses) == {201: 16}, [(r.status_code, r.text[:200]) for r in responses]
+        db = Database(env.database_url)
+        try:
+            async with db.read() as session:
+                value = await session.scalar(
+                    select(ChangeCounterRow.value).where(ChangeCounterRow.name == org_counter(org.organization_id))
+                )
+        finally:
+            await db.dispose()
+        assert value == 16, "every write bumps the counter once"

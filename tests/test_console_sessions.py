@@ -25,7 +25,7 @@ async def _org(database_url: str) -> tuple[str, str, str, str]:
     db = Database(database_url)
     try:
         async with db.write() as session:
-            org = await identity.create_organization(session, "acme", "admin@sessions.example", PASSWORD)
+            org = await identity.create_organization(session, "acme-sessions", "admin@sessions.example", PASSWORD)
             member = await identity.create_user(
                 session, org.organization_id, "member@sessions.example", "member", PASSWORD
             )

@@ -227,6 +227,8 @@ async def test_documented_success_schemas_validate_real_answers(env: Env, docume
         ("GET", "/v1/models/{model}", await c.get("/v1/models/m", headers=h)),
         ("GET", "/api/admin/users", await c.get("/api/admin/users", headers=h)),
         ("GET", "/healthz", await c.get("/healthz")),
+        ("GET", "/readyz", await c.get("/readyz")),
+        ("GET", "/metrics", await c.get("/metrics", headers=h)),
     ]
     for method, path, response in cases:
         assert response.status_code < 300, (method, path, response.text)

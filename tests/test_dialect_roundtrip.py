@@ -644,7 +644,7 @@ async def seed_world(env: Env) -> tuple[Person, Person, Person, Person]:
     db = Database(env.database_url)
     try:
         async with db.write() as session:
-            org = await identity.create_organization(session, "seed", f"admin-{tag}@seed.example")
+            org = await identity.create_organization(session, f"seed-{tag}", f"admin-{tag}@seed.example")
             people = {}
             for user_id in ("user123", "user456", "dev789"):
                 session.add(

@@ -107,8 +107,8 @@ async def _seed(url: str) -> tuple[str, str, Person, Person, Person, Person]:
     db = Database(url)
     try:
         async with db.write() as session:
-            a = await identity.create_organization(session, "cli-a", f"admin-{tag}@a.example")
-            b = await identity.create_organization(session, "cli-b", f"admin-{tag}@b.example")
+            a = await identity.create_organization(session, f"cli-a-{tag}", f"admin-{tag}@a.example")
+            b = await identity.create_organization(session, f"cli-b-{tag}", f"admin-{tag}@b.example")
             people = []
             for label, org in (("member", a), ("other", a), ("b_member", b)):
                 email = f"{label}-{tag}@cli.example"
@@ -144,7 +144,7 @@ def test_group_create_and_add_member(cli_world: CliWorld) -> None:
     assert added == {"group_id": group, "email": w.member.email, "added": True}
     assert cli.query("SELECT user_id FROM group_members WHERE group_id = ?", group) == [(w.member.user_id,)]
     again = cli.json("group", "add-member", group, "--email", w.member.email)  # idempotent
-    assert again["added"] is True
+    assert again["added"] is False  # already a member: nothing changed
     assert cli.query("SELECT count(*) FROM group_members WHERE group_id = ?", group) == [(1,)]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from conftest import Env, Org
 from modelreg.catalog.load import SNAPSHOT_PATH, catalog_from_snapshot
-from modelreg.catalog.sync import install_snapshot
+from modelreg.catalog.sync import CatalogDiff, install_snapshot
 from modelreg.services import audit, identity
 from modelreg.store.database import Database
 from modelreg.store.rows import AuditEntryRow, ModelRevisionRow
@@ -177,7 +177,8 @@ async def _catalog_sync(env: Env, org: Org) -> None:
     try:
         with audit.acting("cli"):
             async with db.write() as session:
-                await install_snapshot(session, snapshot, catalog_from_snapshot(snapshot), set(), {"added": 0})
+                diff = CatalogDiff(added=[], changed=[], removed=[], kept_deprecated=[])
+                await install_snapshot(session, snapshot, catalog_from_snapshot(snapshot), diff, "a test")
     finally:
         await db.dispose()
 

@@ -11,7 +11,7 @@ from conftest import Env, Org
 from modelreg.domain.org_access import allowed
 from modelreg.domain.principal import Principal
 
-ADMIN_ONLY = {"write_providers", "manage_users", "manage_groups", "read_usage"}
+ADMIN_ONLY = {"write_providers", "manage_users", "manage_groups", "read_usage", "read_metrics"}
 EVERY_MEMBER = {"read_providers", "read_directory"}
 
 

@@ -16,6 +16,7 @@ from litestar.config.app import AppConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
+from litestar.middleware.base import DefineMiddleware
 
 from modelreg.api.account_routes import account_router
 from modelreg.api.admin import admin_router
@@ -23,18 +24,25 @@ from modelreg.api.common import decode_body, registry
 from modelreg.api.contract import documented
 from modelreg.api.docs_page import openapi_config, openapi_json
 from modelreg.api.errors import exception_handlers
+from modelreg.api.health import healthz, readyz
 from modelreg.api.history_routes import request_context
+from modelreg.api.metrics import metrics, metrics_middleware
 from modelreg.api.openai.routes import is_openai_path, openai_error_response, openai_router
 from modelreg.api.openwebui.routes import openwebui_router
+from modelreg.api.request_id import RequestIdMiddleware
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
-from modelreg.catalog.sync import has_installed_catalog, installed_snapshot
+from modelreg.catalog.sync import installed_snapshot, installed_version
 from modelreg.config import Settings, load_settings
+from modelreg.logs import configure_logging
+from modelreg.metrics import CACHE_RELOADS
 from modelreg.registry import Registry, build_registry
 from modelreg.services import audit
 from modelreg.services.auth_tokens import TokenRequest, TokenResponse, issue_token
 from modelreg.store import counters
+from modelreg.store.faults import fault_kind
+from modelreg.store.listener import listen_for_changes
 from modelreg.store.memory import ORG_COUNTER_PREFIX
 from modelreg.store.migrate import check_at_head
 from modelreg.store.views import refresh_views, stale_organizations
@@ -46,12 +54,8 @@ __version__ = importlib.metadata.version("modelreg")
 
 log = logging.getLogger("modelreg")
 MAX_BODY_BYTES = 1024 * 1024
-
-
-@get("/healthz", opt=documented(auth="none"))
-async def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+STALE_HEADER = "X-Modelreg-Stale"
+"""Set ("true") on answers served from memory while the database is not answering."""
 
 
 @functools.cache
@@ -88,19 +92,26 @@ async def token(request: Request[Any, Any, Any]) -> TokenResponse:
     return result
 
 
-async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
+async def _watch_changes(reg: Registry, seen: dict[str, int], wake: asyncio.Event) -> None:
     """Poll the change counters (starting from `seen`, read before serving, so no change between start-up
-    and the first poll is missed); drop caches that another process made stale. Flush last-used times."""
+    and the first poll is missed) every poll interval, or at once when `wake` is set (a PostgreSQL
+    notification: store/listener.py); drop caches that another process made stale. Flush last-used times."""
     loop = asyncio.get_running_loop()
     last_flush = loop.time()
     while True:
-        await asyncio.sleep(reg.settings.cache_poll_seconds)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives as its
+        # timeout fires, and the watcher would then never stop (a shutdown that hangs).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(reg.settings.cache_poll_seconds):
+                await wake.wait()
+        wake.clear()  # before reading: a change committed during the read wakes the next round
         try:
-            async with reg.db.read() as session:
+            async with reg.db.read(probe=True) as session:
                 current = await counters.read_all(session)
             for name, value in current.items():
                 if seen.get(name) == value:
                     continue
+                CACHE_RELOADS.labels(name.partition(":")[0]).inc()
                 if name == counters.IDENTITY:
                     reg.authenticator.invalidate()
                 elif name == counters.CATALOG:
@@ -113,8 +124,8 @@ async def _watch_changes(reg: Registry, seen: dict[str, int]) -> None:
             if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
                 last_flush = loop.time()
                 await reg.authenticator.flush_last_used()
-        except Exception:  # a transient database error must not kill the watcher
-            log.warning("change watcher: database not reachable, retrying", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - a transient database error must not kill the watcher
+            _log_background_failure("change watcher", error)
 
 
 async def _run_meter(reg: Registry) -> None:
@@ -123,8 +134,14 @@ async def _run_meter(reg: Registry) -> None:
         await asyncio.sleep(reg.settings.usage_flush_seconds)
         try:
             await reg.meter.tick()
-        except Exception:  # the sums stay pending and are retried on the next round
-            log.warning("meter: flush failed, retrying", exc_info=True)
+        except Exception as error:  # noqa: BLE001 - the sums stay pending, retried on the next round
+            _log_background_failure("meter", error)
+
+
+def _log_background_failure(task: str, error: Exception) -> None:
+    """Database faults were logged (once per kind per interval) where they happened; anything else is a bug."""
+    if fault_kind(error) is None:
+        log.error("%s failed, retrying", task, exc_info=error)
 
 
 AUDIT_PRUNE_SECONDS = 3600.0
@@ -144,7 +161,10 @@ async def _prune_audit_log(reg: Registry) -> None:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
+    # Cancel until it is done: a cancellation swallowed by a library must not hang the shutdown.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1)
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
@@ -152,9 +172,11 @@ async def _stop(task: asyncio.Task[None]) -> None:
 async def _load_installed_catalog(reg: Registry) -> None:
     """Serve the newest catalog installed by `modelreg catalog sync` (if any) instead of the shipped one."""
     async with reg.db.read() as session:
-        if not await has_installed_catalog(session):
+        version = await installed_version(session)
+        if not version:
             return
         snapshot = await installed_snapshot(session)
+    reg.catalog_version = version
     catalog = catalog_from_snapshot(snapshot)
     reg.index.set_catalog(catalog)
     log.info("serving the installed catalog: %d models, sources %s", len(catalog), catalog.sources)
@@ -204,12 +226,27 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         await _load_installed_catalog(reg)
         await _heal_views(reg)
         await reg.meter.load()
-        watcher = asyncio.create_task(_watch_changes(reg, seen))
+        wake = asyncio.Event()
+        watcher = asyncio.create_task(_watch_changes(reg, seen, wake))
         meter = asyncio.create_task(_run_meter(reg))
         pruner = asyncio.create_task(_prune_audit_log(reg))
+        listener = None
+        if not reg.db.is_sqlite:
+
+            def on_change(name: str | None) -> None:
+                # Forget at once what can be forgotten without I/O; the watcher reloads the rest.
+                if name == counters.IDENTITY:
+                    reg.authenticator.invalidate()
+                elif name is not None and name.startswith(ORG_COUNTER_PREFIX):
+                    reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
+                wake.set()
+
+            listener = asyncio.create_task(listen_for_changes(settings.database_url, on_change, reg.db.timeouts))
         try:
             yield
         finally:
+            if listener is not None:
+                await _stop(listener)
             await _stop(pruner)
             await _stop(watcher)
             await _stop(meter)
@@ -222,15 +259,29 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             await reg.upstream.close()
             await reg.db.dispose()
 
+    async def mark_stale(response: Response[Any]) -> Response[Any]:
+        """While the database does not answer, what is served from memory may be stale: say so."""
+        if reg.db.health.down and (response.status_code or 200) < 400:
+            response.headers[STALE_HEADER] = "true"
+        return response
+
     def on_app_init(config: AppConfig) -> AppConfig:
         config.state["registry"] = reg
         return config
 
+    configure_logging(settings.log_format)
+    root_handlers: list[Any] = [healthz, readyz, favicon, token, openapi_json]
+    # The request id first: the audit context (request_context) and every log line use it.
+    middleware: list[Any] = [
+        DefineMiddleware(RequestIdMiddleware, access=settings.log_format == "json"),
+        request_context,
+    ]
+    if settings.metrics == "admin":
+        root_handlers.append(metrics)
+        middleware.append(metrics_middleware())
     app = Litestar(
         route_handlers=[
-            Router(
-                path="/", route_handlers=[healthz, favicon, token, openapi_json], exception_handlers=exception_handlers
-            ),
+            Router(path="/", route_handlers=root_handlers, exception_handlers=exception_handlers),
             respan_router,
             openwebui_router,
             admin_router,
@@ -240,9 +291,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         ],
         template_config=template_config(),
         lifespan=[lifespan],
+        after_request=mark_stale,
+        middleware=middleware,
         on_app_init=[on_app_init],
         exception_handlers={**exception_handlers, HTTPException: _routing_error},
-        middleware=[request_context],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=_cors(settings),
         openapi_config=openapi_config(__version__),

@@ -4,23 +4,28 @@ object on stdout; errors go to stderr with a non-zero exit code."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 import typer
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from modelreg.config import Settings, load_settings
+from modelreg.config import Settings, database_timeouts, load_settings
 from modelreg.crypto import SecretBox
 from modelreg.domain.errors import DomainError
-from modelreg.services import audit, identity
+from modelreg.services import audit, directory, identity
 from modelreg.services.providers import rotate_secrets
 from modelreg.store.database import Database
+from modelreg.store.faults import fault_kind
 from modelreg.store.migrate import UnmigratedDatabase, check_at_head_sync, upgrade_to_head
 
 __all__ = ["app", "main"]
@@ -42,6 +47,9 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(group_app, name="group")
 
 
+ORG_OPTION = typer.Option("--org", help="Organization id or name.")
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=1)
@@ -53,7 +61,7 @@ def _emit(value: dict[str, Any]) -> None:
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, database_timeouts(settings))
         try:
             with audit.acting("cli"):
                 async with db.write() as session:
@@ -68,6 +76,8 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
         raise _fail(str(exc)) from None
     except DomainError as exc:
         raise _fail(exc.message) from None
+    except IntegrityError:  # a concurrent command created the same name or email first
+        raise _fail("conflicting change (a concurrent command wrote the same name or email); nothing changed") from None
 
 
 @app.command()
@@ -78,30 +88,72 @@ def migrate() -> None:
     typer.echo("database is at the newest schema", err=True)
 
 
+def _wait_for_database(settings: Settings) -> None:
+    """Retry the database with backoff for db_wait_seconds (one line per attempt), then give up in one line.
+    A database that answers but is not migrated is an error at once: waiting would not fix it."""
+    deadline = time.monotonic() + settings.db_wait_seconds
+    delay, attempt = 0.5, 0
+    timeout = settings.db_connect_timeout
+    while True:
+        attempt += 1
+        try:
+            check_at_head_sync(settings.database_url, timeout)
+            return
+        except UnmigratedDatabase as exc:
+            raise _fail(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - every failure ends in one line
+            kind = fault_kind(exc)
+            if kind is None:  # e.g. a wrong password or database name: retrying will not help
+                raise _fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _fail(
+                    f"database not reachable ({kind}) after {attempt} attempts in {settings.db_wait_seconds:g} s; "
+                    "check MODELREG_DATABASE_URL (MODELREG_DB_WAIT_SECONDS sets how long to wait)"
+                ) from None
+            wait = min(delay, remaining)
+            typer.echo(f"waiting for the database ({kind}), attempt {attempt}; next try in {wait:.1f} s", err=True)
+            time.sleep(wait)
+            delay = min(delay * 2, 5.0)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on. The server binds with SO_REUSEPORT, which would let two
+    servers share the port silently (and split requests between them); this bind without it fails instead."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise _fail(f"{host}:{port} {reason}") from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default MODELREG_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default MODELREG_PORT).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default MODELREG_PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP API with granian."""
+    """Serve the HTTP API with granian (waits up to MODELREG_DB_WAIT_SECONDS for the database)."""
     from granian import Granian  # imported here: the other commands do not need the server
     from granian.constants import Interfaces
 
     settings = load_settings()
-    try:
-        check_at_head_sync(settings.database_url)
-    except UnmigratedDatabase as exc:
-        raise _fail(str(exc)) from None
+    address, port = host or settings.host, port or settings.port
+    if not 1 <= port <= 65535:
+        raise _fail(f"port must be between 1 and 65535, not {port}")
+    _check_port_free(address, port)
+    _wait_for_database(settings)
     server = Granian(
         target="modelreg.app:create_app",
         factory=True,
-        address=host or settings.host,
-        port=port or settings.port,
+        address=address,
+        port=port,
         interface=Interfaces.ASGI,
         workers=workers,
     )
-    typer.echo(f"serving on http://{host or settings.host}:{port or settings.port}", err=True)
+    typer.echo(f"serving on http://{address}:{port}", err=True)
     server.serve()
 
 
@@ -109,7 +161,8 @@ def serve(
 def bootstrap(
     admin_email: Annotated[str, typer.Option(help="Email of the first admin.")] = "admin@modelreg.local",
 ) -> None:
-    """On an empty database: create a default organization and an admin, and print the admin's API key once."""
+    """On an empty database: create a default organization and an admin; prints {"organization_id", "user_id",
+    "api_key"} (the key this once), or {"already_bootstrapped": true}."""
     settings = load_settings()
 
     async def work(session: AsyncSession) -> identity.CreatedOrganization | None:
@@ -120,12 +173,10 @@ def bootstrap(
     created = _in_transaction(settings, work)
     if created is None:
         typer.echo("database already has an organization; nothing to bootstrap", err=True)
+        _emit({"already_bootstrapped": True})
         return
-    typer.echo(
-        f"\nCreated organization 'default' ({created.organization_id}) and admin {admin_email}.\n"
-        f"Admin API key (shown only once, store it now):\n\n    {created.api_key}\n",
-        err=True,
-    )
+    typer.echo(f"created organization 'default' and admin {admin_email}; the API key is shown only once", err=True)
+    _emit({"organization_id": created.organization_id, "user_id": created.user_id, "api_key": created.api_key})
 
 
 @org_app.command("create")
@@ -143,13 +194,17 @@ def org_create(
 
 @user_app.command("create")
 def user_create(
-    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    org: Annotated[str, ORG_OPTION],
     email: Annotated[str, typer.Option("--email")],
     role: Annotated[str, typer.Option("--role", help="admin or member.")] = "member",
     password: Annotated[str | None, typer.Option("--password")] = None,
 ) -> None:
     """Create a user in an organization."""
-    user = _in_transaction(load_settings(), lambda s: identity.create_user(s, org, email, role, password))
+
+    async def work(session: AsyncSession) -> Any:
+        return await identity.create_user(session, await directory.resolve_org(session, org), email, role, password)
+
+    user = _in_transaction(load_settings(), work)
     _emit({"user_id": user.id, "organization_id": user.organization_id})
 
 
@@ -178,10 +233,14 @@ def key_revoke(key_id: str) -> None:
 @group_app.command("create")
 def group_create(
     name: str,
-    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    org: Annotated[str, ORG_OPTION],
 ) -> None:
     """Create a group in an organization; prints {"group_id": ...}."""
-    group = _in_transaction(load_settings(), lambda s: identity.create_group(s, org, name))
+
+    async def work(session: AsyncSession) -> Any:
+        return await identity.create_group(session, await directory.resolve_org(session, org), name)
+
+    group = _in_transaction(load_settings(), work)
     _emit({"group_id": group.id})
 
 
@@ -189,12 +248,57 @@ def group_create(
 def group_add_member(group_id: str, email: Annotated[str, typer.Option("--email")]) -> None:
     """Add a user (of the group's organization) to a group."""
 
-    async def work(session: AsyncSession) -> None:
+    async def work(session: AsyncSession) -> bool:
         user = await identity.find_user(session, email=email)
-        await identity.add_group_member(session, group_id, user)
+        return await identity.add_group_member(session, group_id, user)
 
-    _in_transaction(load_settings(), work)
-    _emit({"group_id": group_id, "email": email.strip().lower(), "added": True})
+    added = _in_transaction(load_settings(), work)
+    _emit({"group_id": group_id, "email": email.strip().lower(), "added": added})
+
+
+async def _org_id(session: AsyncSession, org: str | None) -> str | None:
+    return None if org is None else await directory.resolve_org(session, org)
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """{"organizations": [{id, name, created_at, users}]}."""
+    entries = _in_transaction(load_settings(), directory.organizations)
+    _emit({"organizations": msgspec.to_builtins(entries)})
+
+
+@user_app.command("list")
+def user_list(org: Annotated[str | None, ORG_OPTION] = None) -> None:
+    """{"users": [{id, organization_id, email, role, created_at}]}, of one organization or all."""
+
+    async def work(session: AsyncSession) -> Any:
+        return await directory.users(session, await _org_id(session, org))
+
+    _emit({"users": msgspec.to_builtins(_in_transaction(load_settings(), work))})
+
+
+@key_app.command("list")
+def key_list(
+    email: Annotated[str | None, typer.Option("--email", help="Only this user's keys.")] = None,
+    org: Annotated[str | None, ORG_OPTION] = None,
+) -> None:
+    """{"keys": [{id, name, owner_email, organization_id, created_at, last_used_at, expires_at, revoked_at}]};
+    never the key itself (only its hash is stored)."""
+
+    async def work(session: AsyncSession) -> Any:
+        return await directory.keys(session, email=email, organization_id=await _org_id(session, org))
+
+    _emit({"keys": msgspec.to_builtins(_in_transaction(load_settings(), work))})
+
+
+@group_app.command("list")
+def group_list(org: Annotated[str | None, ORG_OPTION] = None) -> None:
+    """{"groups": [{id, organization_id, name, members}]} (members by email)."""
+
+    async def work(session: AsyncSession) -> Any:
+        return await directory.groups(session, await _org_id(session, org))
+
+    _emit({"groups": msgspec.to_builtins(_in_transaction(load_settings(), work))})
 
 
 @secrets_app.command("rotate")
@@ -207,70 +311,81 @@ def secrets_rotate() -> None:
 
 
 MAX_CATALOG_BYTES = 200 * 1024 * 1024
+SHOWN_REMOVALS = 50
 
 
 def _read_source(source: str) -> bytes:
+    """The source's bytes; any failure is one line (no traceback), naming the source without credentials."""
+    from modelreg.catalog.history import safe_origin
+
     if source.startswith(("http://", "https://")):
         import httpx
 
-        with httpx.Client(timeout=60, follow_redirects=True) as client, client.stream("GET", source) as response:
-            response.raise_for_status()
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_CATALOG_BYTES:
-                    raise _fail(f"{source} is larger than {MAX_CATALOG_BYTES} bytes")
-                chunks.append(chunk)
+        try:
+            with httpx.Client(timeout=60, follow_redirects=True) as client, client.stream("GET", source) as response:
+                response.raise_for_status()
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_CATALOG_BYTES:
+                        raise _fail(f"{safe_origin(source)} is larger than {MAX_CATALOG_BYTES} bytes")
+                    chunks.append(chunk)
+        except httpx.HTTPStatusError as exc:
+            raise _fail(f"cannot fetch {safe_origin(source)}: HTTP {exc.response.status_code}") from None
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise _fail(f"cannot fetch {safe_origin(source)}: {reason}") from None
         return b"".join(chunks)
     path = Path(source)
     if not path.is_file():
         raise _fail(f"{source}: no such file")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {source}: {exc.strerror}") from None
 
 
-@catalog_app.command("sync")
-def catalog_sync(
-    source: Annotated[str, typer.Option("--from", help="A file path or an http(s) URL.")],
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="litellm, genai-prices or modelreg (default: detected).")
-    ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
-) -> None:
-    """Refresh the built-in catalog from a file or URL; running servers pick it up within seconds."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+def _install_catalog(
+    settings: Settings,
+    candidate_of: Callable[[AsyncSession], Awaitable[tuple[dict[str, Any], str]]],
+    *,
+    dry_run: bool,
+    allow_removals: bool,
+) -> Any:
+    """Diff a candidate catalog against the one in force and (unless a dry run) install it in one
+    transaction: the guard first, then referenced built-ins kept as deprecated, views rewritten."""
+    from modelreg.catalog import history, sync
 
-    from modelreg.catalog import sync
-    from modelreg.catalog.sources import CatalogFormatError
+    async def work(session: AsyncSession) -> sync.CatalogDiff:
+        current = await sync.installed_snapshot(session)
+        candidate, origin = await candidate_of(session)
+        refused = None if dry_run or allow_removals else history.refusal(current, candidate)
+        if refused is not None:
+            message, would_remove = refused
+            _show_removals(would_remove)
+            raise _fail(f"{message}; nothing changed. Pass --allow-removals to install it anyway")
+        removed = {e["model_name"] for e in current["models"]} - {e["model_name"] for e in candidate["models"]}
+        referenced = await sync.referenced_builtins(session, removed)
+        final, kept = sync.keep_referenced(current, candidate, referenced)
+        diff = sync.diff_snapshots(current, final, kept)
+        if not dry_run:
+            await sync.install_snapshot(session, final, sync.parse_catalog(final), diff, origin)
+        return diff
 
-    settings = load_settings()
-    columns = (SpinnerColumn(), BarColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, transient=True, console=_stderr()) as progress:
-        task = progress.add_task(f"reading {source}", total=5)
-        raw = _read_source(source)
-        progress.update(task, advance=1, description="validating")
+    return _in_transaction(settings, work)
 
-        async def work(session: AsyncSession) -> sync.CatalogDiff:
-            current = await sync.installed_snapshot(session)
-            try:
-                candidate = sync.convert(raw, fmt, current)
-                sync.parse_catalog(candidate)  # the whole catalog must load before anything is written
-            except (CatalogFormatError, ValueError, msgspec.ValidationError) as exc:
-                raise _fail(f"invalid catalog: {exc}") from None
-            progress.update(task, advance=1, description="comparing")
-            removed = {e["model_name"] for e in current["models"]} - {e["model_name"] for e in candidate["models"]}
-            referenced = await sync.referenced_builtins(session, removed)
-            final, kept = sync.keep_referenced(current, candidate, referenced)
-            diff = sync.diff_snapshots(current, final, kept)
-            progress.update(task, advance=1, description="installing")
-            if not dry_run:
-                touched = set(diff.changed) | set(diff.removed) | set(kept)
-                await sync.install_snapshot(session, final, sync.parse_catalog(final), touched, diff.summary())
-            progress.update(task, advance=2)
-            return diff
 
-        diff = _in_transaction(settings, work)
+def _show_removals(names: list[str]) -> None:
+    shown = names[:SHOWN_REMOVALS]
+    lines = ["would remove:", *(f"  {name}" for name in shown)]
+    if len(names) > len(shown):
+        lines.append(f"  ... and {len(names) - len(shown)} more (--dry-run lists them all)")
+    typer.echo("\n".join(lines), err=True)
+
+
+def _report(diff: Any, dry_run: bool, verb: str) -> None:
     typer.echo(
-        f"catalog {'diff (dry run, nothing changed)' if dry_run else 'installed'}: "
+        f"catalog {'diff (dry run, nothing changed)' if dry_run else verb}: "
         f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
         + (
             f", {len(diff.kept_deprecated)} kept as deprecated (custom models use them)" if diff.kept_deprecated else ""
@@ -281,6 +396,69 @@ def catalog_sync(
     if dry_run:
         result.update(added_models=diff.added, changed_models=diff.changed, removed_models=diff.removed)
     _emit(result)
+
+
+ALLOW_REMOVALS = typer.Option(
+    "--allow-removals", help="Install even if it empties the catalog or removes more than 5% of its models."
+)
+
+
+@catalog_app.command("sync")
+def catalog_sync(
+    source: Annotated[str, typer.Option("--from", help="A file path or an http(s) URL.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="litellm, genai-prices or modelreg (default: detected).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
+    allow_removals: Annotated[bool, ALLOW_REMOVALS] = False,
+) -> None:
+    """Refresh the built-in catalog from a file or URL; running servers pick it up within seconds."""
+    from modelreg.catalog import sync
+    from modelreg.catalog.history import safe_origin
+    from modelreg.catalog.sources import CatalogFormatError
+
+    settings = load_settings()
+    raw = _read_source(source)
+
+    async def candidate(session: AsyncSession) -> tuple[dict[str, Any], str]:
+        current = await sync.installed_snapshot(session)
+        try:
+            converted = sync.convert(raw, fmt, current)
+            sync.parse_catalog(converted)  # the whole catalog must load before anything is written
+        except (CatalogFormatError, ValueError, TypeError, KeyError, msgspec.ValidationError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise _fail(f"invalid catalog: {reason}") from None
+        return converted, safe_origin(source)
+
+    diff = _install_catalog(settings, candidate, dry_run=dry_run, allow_removals=allow_removals)
+    _report(diff, dry_run, "installed")
+
+
+@catalog_app.command("history")
+def catalog_history() -> None:
+    """Every installed catalog, newest first: {"catalogs": [{id, installed_at, origin, models, added, ...}]}."""
+    from modelreg.catalog import history
+
+    entries = _in_transaction(load_settings(), history.history)
+    _emit({"catalogs": msgspec.to_builtins(entries)})
+
+
+@catalog_app.command("rollback")
+def catalog_rollback(
+    snapshot_id: Annotated[
+        int | None, typer.Argument(help="A catalog id from `catalog history` (default: the one before the newest).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
+    allow_removals: Annotated[bool, ALLOW_REMOVALS] = False,
+) -> None:
+    """Restore an earlier catalog, atomically, as a sync would (it becomes the newest entry of the history)."""
+    from modelreg.catalog import history
+
+    async def candidate(session: AsyncSession) -> tuple[dict[str, Any], str]:
+        return await history.rollback_target(session, snapshot_id)
+
+    diff = _install_catalog(load_settings(), candidate, dry_run=dry_run, allow_removals=allow_removals)
+    _report(diff, dry_run, "restored")
 
 
 def _stderr() -> Any:

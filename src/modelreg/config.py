@@ -13,7 +13,13 @@
 | MODELREG_UPSTREAM_ALLOW      | empty: private/loopback upstreams the gateway may reach (CIDRs, host names) |
 | MODELREG_KEY_CACHE_SECONDS   | 30: cached API keys are re-read after this long |
 | MODELREG_ANONYMOUS_RATE_LIMIT | 120/60: anonymous list/summary requests per client address per 60 s |
-| MODELREG_USAGE_FLUSH_SECONDS | 60: how often measured calls are written (in batches) and throughput recomputed |
+| MODELREG_USAGE_FLUSH_SECONDS | 5: how often measured calls are written (batched); a crash loses at most this window |
+| MODELREG_DB_CONNECT_TIMEOUT  | 3: seconds to open a database connection  |
+| MODELREG_DB_POOL_TIMEOUT     | 5: seconds to wait for a free pooled connection |
+| MODELREG_DB_STATEMENT_TIMEOUT | 5: seconds one statement may take (SQLite: the busy timeout) |
+| MODELREG_LOG_FORMAT          | text; json: JSON lines with request ids, one access line per request |
+| MODELREG_METRICS             | admin: GET /metrics for admin credentials; off: no /metrics |
+| MODELREG_DB_WAIT_SECONDS     | 30: how long `modelreg serve` waits for the database at start (0: not at all) |
 | MODELREG_THROUGHPUT_WINDOW_HOURS | 24: the rolling window of `throughput` on models |
 | MODELREG_PUBLIC_STATUS       | true: anonymous status callers see built-ins' platform-wide figures |
 | MODELREG_AUDIT_RETENTION_DAYS | 365: audit log entries older than this are deleted (servers prune hourly) |
@@ -32,7 +38,9 @@ from pathlib import Path
 
 import msgspec
 
-__all__ = ["Settings", "load_settings"]
+from modelreg.store.database import DatabaseTimeouts
+
+__all__ = ["Settings", "database_timeouts", "load_settings"]
 
 log = logging.getLogger("modelreg.config")
 
@@ -67,12 +75,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Anonymous list/summary requests allowed per client address: "<requests>/<seconds>" ("0/1" disables)."""
     memory_index_max_models: int = 20_000
     """Organizations with more custom models than this are served by SQL instead of the in-memory index."""
-    usage_flush_seconds: float = 60.0
+    usage_flush_seconds: float = 5.0
     """How often the meter writes its per-minute sums and recomputes throughput (and on shutdown)."""
     throughput_window_hours: float = 24.0
     """The rolling window `throughput` covers."""
     audit_retention_days: int = 365
     """Audit log entries older than this are pruned (at start and hourly); model revisions are kept."""
+    db_connect_timeout: float = 3.0
+    db_pool_timeout: float = 5.0
+    db_statement_timeout: float = 5.0
+    db_wait_seconds: float = 30.0
+    """`modelreg serve` retries the database this long (with backoff) before giving up."""
+    log_format: str = "text"
+    """"json": one JSON object per log line with the request id, and an access line per request."""
+    metrics: str = "admin"
+    """GET /metrics: "admin" (admin credentials) or "off"."""
     session_ttl_seconds: int = 43_200
     """A console session's absolute lifetime."""
     secure_cookies: bool = False
@@ -141,8 +158,14 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "key_cache_seconds": float(environ.get("MODELREG_KEY_CACHE_SECONDS", "30")),
         "memory_index_max_models": int(environ.get("MODELREG_MEMORY_INDEX_MAX_MODELS", "20000")),
         "anonymous_rate_limit": environ.get("MODELREG_ANONYMOUS_RATE_LIMIT", "120/60"),
-        "usage_flush_seconds": float(environ.get("MODELREG_USAGE_FLUSH_SECONDS", "60")),
+        "usage_flush_seconds": float(environ.get("MODELREG_USAGE_FLUSH_SECONDS", "5")),
+        "db_connect_timeout": float(environ.get("MODELREG_DB_CONNECT_TIMEOUT", "3")),
+        "db_pool_timeout": float(environ.get("MODELREG_DB_POOL_TIMEOUT", "5")),
+        "db_statement_timeout": float(environ.get("MODELREG_DB_STATEMENT_TIMEOUT", "5")),
+        "db_wait_seconds": float(environ.get("MODELREG_DB_WAIT_SECONDS", "30")),
         "throughput_window_hours": float(environ.get("MODELREG_THROUGHPUT_WINDOW_HOURS", "24")),
+        "log_format": environ.get("MODELREG_LOG_FORMAT", "text").strip().lower(),
+        "metrics": environ.get("MODELREG_METRICS", "admin").strip().lower(),
         "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
         "audit_retention_days": int(environ.get("MODELREG_AUDIT_RETENTION_DAYS", "365")),
         "session_ttl_seconds": int(environ.get("MODELREG_SESSION_TTL_SECONDS", "43200")),
@@ -157,4 +180,17 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     settings.signin_limit()
     if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
         raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
+    if settings.log_format not in ("text", "json"):
+        raise ValueError("MODELREG_LOG_FORMAT must be text or json")
+    if settings.metrics not in ("admin", "off"):
+        raise ValueError("MODELREG_METRICS must be admin or off")
+    timeouts = (settings.db_connect_timeout, settings.db_pool_timeout, settings.db_statement_timeout)
+    if not all(0 < t <= 3600 for t in timeouts) or not 0 <= settings.db_wait_seconds <= 86400:
+        raise ValueError("MODELREG_DB_*_TIMEOUT must be in (0, 3600] and MODELREG_DB_WAIT_SECONDS in [0, 86400]")
     return settings
+
+
+def database_timeouts(settings: Settings) -> DatabaseTimeouts:
+    return DatabaseTimeouts(
+        connect=settings.db_connect_timeout, pool=settings.db_pool_timeout, statement=settings.db_statement_timeout
+    )

@@ -12,7 +12,7 @@ from modelreg.api.ratelimit import RateLimiter
 from modelreg.auth.authenticator import Authenticator
 from modelreg.auth.tokens import TokenIssuer
 from modelreg.catalog.load import Catalog
-from modelreg.config import Settings
+from modelreg.config import Settings, database_timeouts
 from modelreg.crypto import SecretBox, derive_key
 from modelreg.gateway.ssrf import UpstreamPolicy
 from modelreg.gateway.upstream import UpstreamClient
@@ -23,6 +23,7 @@ from modelreg.services.models import ModelService
 from modelreg.services.providers import ProviderService
 from modelreg.services.usage_reports import UsageReports
 from modelreg.store.database import Database
+from modelreg.store.faults import fault_kind
 from modelreg.store.memory import ModelIndex
 
 __all__ = ["Registry", "build_registry"]
@@ -44,20 +45,27 @@ class Registry:
     usage_reports: UsageReports
     console_sessions: ConsoleSessions
     signin_limiter: RateLimiter
+    catalog_version: int = 0
+    """Id of the installed catalog in force (catalog history); 0 while the shipped one is served."""
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
         """A write transaction for one organization; after the commit this process's index forgets the
-        organization at once (other processes notice the bumped counter within the poll interval)."""
+        organization at once (other processes notice the bumped counter within the poll interval).
+        A database fault keeps the snapshot: reads go on from memory while the database is away, and if
+        the commit did land, the change watcher sees the bumped counter once the database answers."""
         try:
             async with self.db.write() as session:
                 yield session
-        finally:
-            self.index.invalidate(organization_id)
+        except BaseException as error:
+            if fault_kind(error) is None:
+                self.index.invalidate(organization_id)
+            raise
+        self.index.invalidate(organization_id)
 
 
 def build_registry(settings: Settings, catalog: Catalog) -> Registry:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, database_timeouts(settings))
     tokens = TokenIssuer(
         derive_key(settings.secret_key, "jwt-signing"),
         issuer=settings.jwt_issuer,

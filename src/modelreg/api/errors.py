@@ -11,6 +11,7 @@
 | AccessProhibited (read-only)   | 403    | {"detail": "You do not have permission to perform this action."} |
 | PreconditionFailed             | 412    | {"detail": msg}                                             |
 | body too large                 | 413    | {"detail": msg}                                             |
+| database not answering         | 503    | {"detail": msg} + Retry-After (api/unavailable.py)          |
 | anything unexpected            | 500    | {"detail": "Internal server error."}; details only in the log |
 
 Messages never contain request secrets: bodies are not echoed, only field paths and type names.
@@ -27,6 +28,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from modelreg.api import unavailable
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import (
@@ -37,6 +39,7 @@ from modelreg.domain.errors import (
     PreconditionFailed,
     ReadOnlyModel,
 )
+from modelreg.store.faults import fault_kind
 
 __all__ = ["NotAuthenticated", "exception_handlers", "parameter_error_body", "validation_error_body"]
 
@@ -170,6 +173,8 @@ def _public_names(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if fault_kind(exc) is not None:
+        return _json(503, {"detail": unavailable.MESSAGE}, unavailable.retry_headers())
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "Internal server error."})
 

@@ -4,9 +4,10 @@
     POST /api/models/{name}/revisions/{n}/restore/     write revision n's fields back (a new revision)
     GET  /api/audit-log/                               every write in the organization (its admins)
 
-Every /api/ request that may write runs inside an audit context (`request_context`): a request id (the
-caller's X-Request-ID when it is a sane token, else a fresh one, echoed in the response) and the dialect
-the write came through; require_principal adds the caller. services/audit.py records them with each write.
+Every /api/ request that may write runs inside an audit context (`request_context`): the request id
+(api/request_id.py: the caller's X-Request-ID when it is a sane token, else a fresh one, echoed in every
+response) and the dialect the write came through; require_principal adds the caller. services/audit.py
+records them with each write.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import msgspec
 from litestar import Request, get
 from litestar.params import FromQuery
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import func, or_, select
 
 from modelreg.api.common import (
@@ -34,6 +35,7 @@ from modelreg.api.common import (
 from modelreg.api.contract import documented
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.names import could_be_stored
+from modelreg.logs import REQUEST_ID
 from modelreg.services import audit
 from modelreg.services.usage_reports import parse_time
 from modelreg.store.rows import AuditEntryRow, ModelRevisionRow
@@ -61,25 +63,18 @@ def _via(path: str) -> str:
 
 
 def request_context(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: /api/ and /ui/ requests that may write (every method but GET and HEAD) get a request
-    id (X-Request-ID) and an audit context. Reads skip it: they record nothing, and retrieve is the hot path."""
+    """ASGI middleware: /api/ and /ui/ requests that may write (every method but GET and HEAD) run in an audit
+    context carrying the request id (set by api/request_id.py, which runs first) and the dialect. Reads skip
+    it: they record nothing, and retrieve is the hot path."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "") if str(scope["type"]) == "http" else ""
         if scope.get("method") in ("GET", "HEAD") or not path.startswith(("/api/", "/ui")):
             await app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), None)
-        request_id = audit.request_id_from(given)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        token = audit.enter("console" if path.startswith("/ui") else _via(path), request_id)
+        token = audit.enter("console" if path.startswith("/ui") else _via(path), REQUEST_ID.get() or "")
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, send)
         finally:
             audit.leave(token)
 

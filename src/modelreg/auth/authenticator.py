@@ -20,6 +20,7 @@ from modelreg.auth.keys import KEY_PREFIX, lookup_prefix, matches
 from modelreg.auth.tokens import TokenError, TokenIssuer
 from modelreg.domain.principal import Principal
 from modelreg.store.database import Database
+from modelreg.store.faults import fault_kind
 from modelreg.store.rows import ApiKeyRow, GroupMemberRow, UserRow
 
 __all__ = ["AuthenticationFailed", "Authenticator"]
@@ -90,22 +91,33 @@ class Authenticator:
             raise AuthenticationFailed()
         cached = self._keys.get(prefix)
         if cached is None or monotonic() - cached.loaded_at > self._max_age:
-            generation = self._generation
-            cached = await self._load_key(prefix)
-            # An invalidation while we were reading means the row may predate it: use it, don't keep it.
-            current = generation == self._generation
-            if cached is None:
-                if current and len(self._unknown_prefixes) < _NEGATIVE_CACHE_LIMIT:
-                    self._unknown_prefixes.add(prefix)
-                raise AuthenticationFailed()
-            if current:
-                self._keys[prefix] = cached
+            cached = await self._reload_key(prefix, cached)
         if not matches(key, cached.key_hash) or cached.revoked or cached.principal is None:
             raise AuthenticationFailed()
         if cached.expires_at is not None and time.time() >= cached.expires_at:
             raise AuthenticationFailed()
         self._last_used[cached.key_id] = datetime.now(UTC)
         return cached.principal
+
+    async def _reload_key(self, prefix: str, cached: _CachedKey | None) -> _CachedKey:
+        generation = self._generation
+        try:
+            loaded = await self._load_key(prefix)
+        except Exception as error:
+            # The database is away: a key verified before stays usable (expiry is still checked); a
+            # revocation made meanwhile shows once it answers again. Unknown keys get the 503.
+            if cached is None or fault_kind(error) is None:
+                raise
+            return cached
+        # An invalidation while we were reading means the row may predate it: use it, don't keep it.
+        current = generation == self._generation
+        if loaded is None:
+            if current and len(self._unknown_prefixes) < _NEGATIVE_CACHE_LIMIT:
+                self._unknown_prefixes.add(prefix)
+            raise AuthenticationFailed()
+        if current:
+            self._keys[prefix] = loaded
+        return loaded
 
     async def _load_key(self, prefix: str) -> _CachedKey | None:
         async with self._db.read() as session:
@@ -142,9 +154,13 @@ class Authenticator:
         pending, self._last_used = self._last_used, {}
         if not pending:
             return
-        async with self._db.write() as session:
-            for key_id, when in pending.items():
-                await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when))
+        try:
+            async with self._db.write() as session:
+                for key_id, when in pending.items():
+                    await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when))
+        except BaseException:
+            self._last_used = {**pending, **self._last_used}  # retried on the next flush
+            raise
 
 
 async def _principal(session: AsyncSession, user: UserRow | None) -> Principal | None:

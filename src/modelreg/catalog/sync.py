@@ -33,9 +33,9 @@ __all__ = [
     "CatalogDiff",
     "convert",
     "diff_snapshots",
-    "has_installed_catalog",
     "install_snapshot",
     "installed_snapshot",
+    "installed_version",
     "keep_referenced",
 ]
 
@@ -76,8 +76,10 @@ async def installed_snapshot(session: AsyncSession) -> dict[str, Any]:
     return value
 
 
-async def has_installed_catalog(session: AsyncSession) -> bool:
-    return (await session.scalar(select(CatalogSnapshotRow.id).limit(1))) is not None
+async def installed_version(session: AsyncSession) -> int:
+    """Id of the newest installed catalog (catalog/history.py); 0 when none was installed."""
+    newest = await session.scalar(select(CatalogSnapshotRow.id).order_by(CatalogSnapshotRow.id.desc()).limit(1))
+    return int(newest or 0)
 
 
 async def referenced_builtins(session: AsyncSession, names: set[str]) -> set[str]:
@@ -129,14 +131,11 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any], kept: list[str]) ->
 
 
 async def install_snapshot(
-    session: AsyncSession,
-    snapshot: dict[str, Any],
-    catalog: Catalog,
-    touched: set[str],
-    summary: dict[str, Any] | None = None,
+    session: AsyncSession, snapshot: dict[str, Any], catalog: Catalog, diff: CatalogDiff, origin: str
 ) -> None:
-    """Store the new catalog, rewrite the views that inherit from `touched` built-ins, bump the counter, and
-    record the sync in the audit log (a platform-wide entry: every organization's admins see it)."""
+    """Store the new catalog (kept with its origin and diff: catalog/history.py), rewrite the views that
+    inherit from changed, removed or kept built-ins, bump the counter, and record the sync in the audit
+    log (a platform-wide entry: every organization's admins see it)."""
     previous = (
         await session.execute(select(CatalogSnapshotRow).order_by(CatalogSnapshotRow.id.desc()).limit(1))
     ).scalar_one_or_none()
@@ -147,15 +146,25 @@ async def install_snapshot(
         object_type="catalog",
         object_id="catalog",
         before=None if previous is None else {"sources": previous.sources, "model_count": previous.model_count},
-        after={"sources": dict(snapshot.get("sources", {})), "model_count": len(snapshot["models"]), **(summary or {})},
+        after={
+            "sources": dict(snapshot.get("sources", {})),
+            "model_count": len(snapshot["models"]),
+            "origin": origin[:500],
+            **diff.summary(),
+        },
     )
     session.add(
         CatalogSnapshotRow(
             sources=dict(snapshot.get("sources", {})),
             model_count=len(snapshot["models"]),
             content_gz=gzip.compress(encode_snapshot(snapshot)),
+            origin=origin[:500],
+            added=len(diff.added),
+            changed=len(diff.changed),
+            removed=len(diff.removed),
         )
     )
+    touched = set(diff.changed) | set(diff.removed) | set(diff.kept_deprecated)
     if touched:
         rows = await session.execute(
             select(CustomModelRow.organization_id, CustomModelRow.model_name).where(

@@ -11,6 +11,8 @@
 | manage_groups     | yes (create, members)       | no                             | no          |
 | read_usage        | yes                         | no                             | no          |
 | read_audit_log    | yes (GET /api/audit-log/)   | no                             | no          |
+| read_metrics      | yes (GET /metrics: the      | no                             | no          |
+|                   | process's, all orgs summed) |                                |             |
 | manage_key        | every key of the org's users| their own keys only            | no          |
 
 "Anyone else" includes anonymous visitors and every user of another organization: another
@@ -37,10 +39,11 @@ OrgAction = Literal[
     "manage_groups",
     "read_usage",
     "read_audit_log",
+    "read_metrics",
 ]
 
 _ADMIN_ONLY: frozenset[OrgAction] = frozenset(
-    {"write_providers", "manage_users", "manage_groups", "read_usage", "read_audit_log"}
+    {"write_providers", "manage_users", "manage_groups", "read_usage", "read_audit_log", "read_metrics"}
 )
 
 

@@ -17,6 +17,7 @@ import msgspec
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.usage import Call, Outcome, TokenUsage, call_cost, token_usage
 from modelreg.gateway.routing import Route
+from modelreg.metrics import GATEWAY_CALLS, GATEWAY_LATENCY
 from modelreg.services.metering import Meter
 
 __all__ = ["Measurement", "SSEFilter", "ask_for_usage", "usage_of_body"]
@@ -140,6 +141,9 @@ class Measurement:
         now = time.perf_counter()
         model = self._route.model
         tokens = usage or TokenUsage()
+        provider = self._route.provider.provider_id
+        GATEWAY_CALLS.labels(provider, outcome).inc()
+        GATEWAY_LATENCY.labels(provider).observe(now - self._started)
         self._meter.record(
             Call(
                 organization_id=self._organization_id,

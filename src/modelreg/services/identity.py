@@ -157,6 +157,8 @@ async def create_organization(
     session: AsyncSession, name: str, admin_email: str, admin_password: str | None = None
 ) -> CreatedOrganization:
     validate_name(name, "name")
+    if await session.scalar(select(OrganizationRow.id).where(OrganizationRow.name == name)) is not None:
+        raise InvalidInput(f"an organization named {name} already exists", "name")
     org = OrganizationRow(id=new_id("org"), name=name)
     session.add(org)
     await session.flush()
@@ -212,23 +214,26 @@ async def find_user(session: AsyncSession, *, email: str | None = None, user_id:
     return row
 
 
-async def add_group_member(session: AsyncSession, group_id: str, user: UserRow) -> None:
-    """Members must belong to the group's organization (a group never spans organizations)."""
+async def add_group_member(session: AsyncSession, group_id: str, user: UserRow) -> bool:
+    """Members must belong to the group's organization (a group never spans organizations). False when
+    the user already was a member (nothing changed)."""
     group = await session.get(GroupRow, group_id)
     if group is None or group.organization_id != user.organization_id:
         raise NotFound("group not found")
-    if await session.get(GroupMemberRow, (group_id, user.id)) is None:
-        session.add(GroupMemberRow(group_id=group_id, user_id=user.id))
-        await session.flush()
-        await audit.record(
-            session,
-            organization_id=group.organization_id,
-            action="add_member",
-            object_type="group",
-            object_id=group_id,
-            after={"member_user_id": user.id},
-        )
+    if await session.get(GroupMemberRow, (group_id, user.id)) is not None:
+        return False
+    session.add(GroupMemberRow(group_id=group_id, user_id=user.id))
+    await session.flush()
+    await audit.record(
+        session,
+        organization_id=group.organization_id,
+        action="add_member",
+        object_type="group",
+        object_id=group_id,
+        after={"member_user_id": user.id},
+    )
     await counters.bump(session, counters.IDENTITY)
+    return True
 
 
 async def remove_group_member(session: AsyncSession, group_id: str, user_id: str) -> None:

@@ -64,6 +64,8 @@ class Meter:
         """Calls not recorded because MAX_PENDING_BUCKETS were pending (logged at the next flush)."""
         self._cutoff = 0
         """The window's start at the last recompute (minute rows before it no longer count)."""
+        self.last_flush_at = time.monotonic()
+        """When a flush last succeeded or found nothing to write (metrics: flush age)."""
 
     # ---- the request path -------------------------------------------------------------------------
 
@@ -80,6 +82,10 @@ class Meter:
                 return
             totals = self._pending[key] = Totals()
         totals.add(call)
+
+    @property
+    def pending_buckets(self) -> int:
+        return len(self._pending)
 
     @property
     def pending_calls(self) -> int:
@@ -99,6 +105,7 @@ class Meter:
             log.error("meter: %d calls were not recorded (database unreachable for long)", self.dropped_calls)
             self.dropped_calls = 0
         if not pending:
+            self.last_flush_at = time.monotonic()
             return False
         self._pending = {}
         try:
@@ -113,6 +120,7 @@ class Meter:
                 else:
                     current.merge(totals)
             raise
+        self.last_flush_at = time.monotonic()
         return True
 
     async def _add_minutes(self, session: AsyncSession, pending: dict[Key, Totals]) -> None:

@@ -1,15 +1,22 @@
 """Change counters: a write bumps its counter in the same transaction; every server process polls the
 counters (one tiny query per poll interval, none per request) and drops its in-memory caches when a
-counter moved. This is what makes `modelreg key revoke` in another process take effect in a running server."""
+counter moved. This is what makes `modelreg key revoke` in another process take effect in a running server.
+
+On PostgreSQL a bump also sends NOTIFY on CHANNEL (delivered at commit, not at all on rollback): servers
+LISTENing poll at once instead of at their next interval (store/listener.py), so other replicas see a
+change within milliseconds; the poll stays the fallback (a dropped listener, SQLite)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import ChangeCounterRow
 
-__all__ = ["IDENTITY", "bump", "read_all"]
+__all__ = ["CHANNEL", "IDENTITY", "bump", "read_all"]
+
+CHANNEL = "modelreg_changes"
 
 IDENTITY = "identity"
 CATALOG = "catalog"
@@ -18,12 +25,17 @@ USAGE = "usage"
 
 
 async def bump(session: AsyncSession, name: str) -> None:
-    result = await session.execute(
-        update(ChangeCounterRow).where(ChangeCounterRow.name == name).values(value=ChangeCounterRow.value + 1)
+    """Insert-or-increment in one statement: concurrent first writes of a new counter (a new organization's
+    first models) both count, where an UPDATE-then-INSERT let one of them fail on the primary key."""
+    dialect = session.get_bind().dialect.name
+    inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
+    await session.execute(
+        inserted.values(name=name, value=1).on_conflict_do_update(
+            index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
+        )
     )
-    if getattr(result, "rowcount", 0) == 0:
-        session.add(ChangeCounterRow(name=name, value=1))
-        await session.flush()
+    if dialect == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, name)))
 
 
 async def read_all(session: AsyncSession) -> dict[str, int]:

@@ -6,6 +6,9 @@ serialized in-process by a lock; readers use a second engine and never block in 
 PostgreSQL uses one engine for both.
 
 Routes and the CLI open transactions here; services receive the session and never commit.
+
+Every database call is bounded (DatabaseTimeouts): connecting, waiting for a pooled connection and each
+statement. A fault (store/faults.py) is recorded in `health` on its way out of a transaction.
 """
 
 from __future__ import annotations
@@ -13,14 +16,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from modelreg.filters.regex import safe_regex
+from modelreg.store.faults import DatabaseHealth, fault_kind
 
-__all__ = ["Database"]
+__all__ = ["Database", "DatabaseTimeouts"]
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    connect: float = 3.0
+    """Seconds to open a connection (TCP and the server's start-up answer)."""
+    pool: float = 5.0
+    """Seconds to wait for a free pooled connection."""
+    statement: float = 5.0
+    """Seconds one statement may take (client-side: also ends waits on a frozen server); on SQLite the
+    busy timeout (how long a writer waits for the lock)."""
 
 
 def _py_lower(value: str | None) -> str | None:
@@ -31,8 +47,11 @@ def _regexp(pattern: str, value: str | None) -> bool:
     return isinstance(value, str) and safe_regex(pattern).search(value) is not None
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> AsyncEngine:
+    in_memory = make_url(url).database in (None, "", ":memory:")  # one shared connection (StaticPool): no waits
+    pool = {} if in_memory else {"pool_timeout": timeouts.pool}
+    engine = create_async_engine(url, connect_args={"timeout": timeouts.statement}, **pool)
+    busy_ms = int(timeouts.statement * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -41,7 +60,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         # Filters (filters/to_sql.py) need Python's case folding and linear-time regexes inside SQLite.
@@ -55,34 +74,66 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+def _postgres_engine(url: str, timeouts: DatabaseTimeouts) -> AsyncEngine:
+    statement_ms = str(int(timeouts.statement * 1000))
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=timeouts.pool,
+        connect_args={
+            "timeout": timeouts.connect,
+            "command_timeout": timeouts.statement,
+            # The server ends what runs too long too, releasing its locks, even if this client is gone.
+            "server_settings": {"statement_timeout": statement_ms, "lock_timeout": statement_ms},
+        },
+    )
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: DatabaseTimeouts | None = None) -> None:
         self.url = url
+        self.timeouts = timeouts or DatabaseTimeouts()
+        self.health = DatabaseHealth()
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.read_engine = _sqlite_engine(url, immediate=False)
-            self.write_engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False, timeouts=self.timeouts)
+            self.write_engine = _sqlite_engine(url, immediate=True, timeouts=self.timeouts)
         else:
-            self.read_engine = self.write_engine = create_async_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True
-            )
+            self.read_engine = self.write_engine = _postgres_engine(url, self.timeouts)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._read_sessions() as session:
+    async def _watched(self, probe: bool) -> AsyncIterator[None]:
+        """Record how the transaction went in `health`. `probe`: try even while recent timeouts say the
+        database is down (the change watcher and /readyz find out when it answers again)."""
+        if not probe:
+            self.health.check()
+        try:
+            yield
+        except BaseException as error:
+            kind = fault_kind(error)
+            if kind is not None:
+                self.health.failed(kind, error)
+            raise
+        self.health.succeeded()
+
+    @asynccontextmanager
+    async def read(self, *, probe: bool = False) -> AsyncIterator[AsyncSession]:
+        async with self._watched(probe), self._read_sessions() as session:
             yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends normally, rolled back on any exception."""
         if self._write_lock is None:
-            async with self._write_sessions() as session, session.begin():
+            async with self._watched(False), self._write_sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self._write_sessions() as session, session.begin():
+        async with self._watched(False), self._write_lock, self._write_sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

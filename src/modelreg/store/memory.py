@@ -41,12 +41,19 @@ ORG_COUNTER_PREFIX = "models:"
 
 
 def settle_heap() -> None:
-    """Move long-lived objects (catalog, snapshots) out of the cyclic collector's reach.
+    """Move the catalog (the bulk of long-lived objects) out of the cyclic collector's reach.
 
     Measured (docs/benchmarks.md): with ~150,000 tracked objects alive, full collections paused the
-    worker ~100 ms several times in 10 s, which was the whole p99 of cached list requests. Frozen objects
-    are still freed by reference counting when a snapshot is dropped; only cycle detection skips them.
+    worker ~100 ms several times in 10 s, which was the whole p99 of cached list requests.
+    Only when the catalog is placed (start-up, a sync), never per snapshot: gc.freeze() freezes every
+    object alive at that moment, and a frozen object that later dies in a reference cycle (a replaced
+    snapshot with its memos, the session and request that loaded it) is never collected. Freezing on
+    every snapshot load leaked ~15 MB per write under a mixed read/write load; without it the heap stays
+    flat (docs/benchmarks.md, "Memory under writes"). Each call rebuilds the frozen set (unfreeze, one
+    full collection, freeze): one pause per catalog swap, and the replaced catalog is reclaimed.
     """
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
     # Fewer, cheaper collections: request handling allocates many short-lived containers.
     if gc.get_threshold()[0] < 20_000:
@@ -164,7 +171,6 @@ class ModelIndex:
             snapshot = self._orgs.get(organization_id)
             if snapshot is not None:
                 self._orgs[organization_id] = snapshot.with_throughput(current, self.catalog)
-        settle_heap()
 
     def invalidate(self, organization_id: str) -> None:
         self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
@@ -181,7 +187,6 @@ class ModelIndex:
             return self._orgs[organization_id]
         generation = self._generation.get(organization_id, 0)
         snapshot = await self._load(organization_id)
-        settle_heap()
         if self._generation.get(organization_id, 0) == generation:
             self._orgs[organization_id] = snapshot
             while len(self._orgs) > self._max_orgs:

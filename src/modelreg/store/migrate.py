@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["UnmigratedDatabase", "alembic_config", "check_at_head", "upgrade_to_head"]
+__all__ = [
+    "UnmigratedDatabase",
+    "alembic_config",
+    "check_at_head",
+    "current_heads",
+    "expected_heads",
+    "upgrade_to_head",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -40,17 +48,26 @@ def _ensure_sqlite_dir(database_url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _current_heads(connection: Connection) -> set[str]:
+def current_heads(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
-async def check_at_head(database_url: str) -> None:
-    """Raise UnmigratedDatabase unless the schema is exactly at the newest migration."""
-    expected = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
-    engine = create_async_engine(database_url)
+@functools.cache
+def expected_heads(database_url: str) -> frozenset[str]:
+    """The newest migration(s) this version ships (read once: the scripts do not change while running)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+
+
+async def check_at_head(database_url: str, timeout: float | None = None) -> None:
+    """Raise UnmigratedDatabase unless the schema is exactly at the newest migration. `timeout` bounds
+    connecting and each statement (PostgreSQL)."""
+    expected = expected_heads(database_url)
+    bounded = timeout is not None and not database_url.startswith("sqlite")
+    connect_args = {"timeout": timeout, "command_timeout": timeout} if bounded else {}
+    engine = create_async_engine(database_url, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
-            current = await connection.run_sync(_current_heads)
+            current = await connection.run_sync(current_heads)
     finally:
         await engine.dispose()
     if current != expected:
@@ -60,5 +77,5 @@ async def check_at_head(database_url: str) -> None:
         )
 
 
-def check_at_head_sync(database_url: str) -> None:
-    asyncio.run(check_at_head(database_url))
+def check_at_head_sync(database_url: str, timeout: float | None = None) -> None:
+    asyncio.run(check_at_head(database_url, timeout))

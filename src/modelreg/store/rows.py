@@ -91,7 +91,8 @@ class RowBase(DeclarativeBase):
 class OrganizationRow(RowBase):
     __tablename__ = "organizations"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    """Unique: operators name organizations in the CLI (`--org NAME`)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -280,6 +281,12 @@ class CatalogSnapshotRow(RowBase):
     model_count: Mapped[int] = mapped_column(Integer)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
     """The snapshot JSON (format modelreg-catalog/2; rows installed earlier hold format 1), gzip-compressed."""
+    origin: Mapped[str | None] = mapped_column(String(500))
+    """Where it came from: a file path, a URL without credentials or query, or `rollback to #N`."""
+    added: Mapped[int | None] = mapped_column(Integer)
+    changed: Mapped[int | None] = mapped_column(Integer)
+    removed: Mapped[int | None] = mapped_column(Integer)
+    """The diff against the catalog it replaced (null for rows installed before history was kept)."""
 
 
 class UsageMinuteRow(RowBase):

@@ -10,6 +10,7 @@
 | upstream 4xx                                           | passed through with its body |
 | upstream 5xx, connection failure, refused address      | 502    |
 | upstream timeout                                       | 504    |
+| database not answering                                 | 503 + Retry-After (type "service_unavailable") |
 
 Only OpenAI-compatible upstream wire formats are spoken (OpenAI, Azure OpenAI's compatible endpoint,
 vLLM, OpenRouter, Together, ...); native Anthropic/Gemini/Bedrock formats are out of scope.
@@ -29,6 +30,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from modelreg.api import unavailable
 from modelreg.api.common import json_content_type, optional_principal, registry
 from modelreg.api.contract import documented
 from modelreg.api.errors import NotAuthenticated, parameter_error_body
@@ -53,6 +55,7 @@ from modelreg.gateway.routing import NotCallable, Route, apply_defaults, route_f
 from modelreg.gateway.ssrf import UpstreamRefused
 from modelreg.gateway.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnreachable, timeout_for
 from modelreg.services.listing import parse_sort
+from modelreg.store.faults import fault_kind
 
 __all__ = ["is_openai_path", "openai_error_response", "openai_router"]
 
@@ -82,10 +85,15 @@ def _unreachable() -> GatewayError:
 
 
 def _error(
-    status: int, message: str, kind: str, code: str | int | None = None, param: str | None = None
+    status: int,
+    message: str,
+    kind: str,
+    code: str | int | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     error = {"message": message, "type": kind, "param": param, "code": code}
-    return Response(content={"error": error}, status_code=status)
+    return Response(content={"error": error}, status_code=status, headers=headers)
 
 
 def _handle(request: AnyRequest, exc: Exception) -> Response[Any]:
@@ -113,6 +121,9 @@ def _handle(request: AnyRequest, exc: Exception) -> Response[Any]:
             fields = parameter_error_body(request, exc)
             detail = str(fields["detail"]) if fields else "Invalid request."
         return _error(exc.status_code, detail, "invalid_request_error", None)
+    if fault_kind(exc) is not None:
+        headers = unavailable.retry_headers()
+        return _error(503, unavailable.MESSAGE, "service_unavailable", "database_unavailable", headers=headers)
     log.error("gateway error: %s", type(exc).__name__, exc_info=exc)
     return _error(500, "Internal server error.", "server_error", None)
 

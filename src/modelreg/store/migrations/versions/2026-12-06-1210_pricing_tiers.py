@@ -1,6 +1,6 @@
 """pricing tiers on custom models and their views
 
-Revision ID: 0006_pricing_tiers
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06 12:00:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_pricing_tiers"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """model revisions and the audit log
 
-Revision ID: 0007_revisions_audit
-Revises: 0006_pricing_tiers
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06 12:30:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_revisions_audit"
-down_revision: str | None = "0006_pricing_tiers"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
