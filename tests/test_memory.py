@@ -23,4 +23,5 @@ async def test_writes_and_reads_pin_nothing_in_memory(env: Env) -> None:
         assert patched.status_code == 200
         assert (await env.client.get("/api/models/list/?page_size=5", headers=org.headers)).status_code == 200
         assert (await env.client.get(f"/api/models/m{i % 5}/", headers=org.headers)).status_code == 200
-    assert gc.get_freeze_count() == frozen, "writes pinned objects in the permanent generation"
+    # Frozen objects that die by reference counting leave the permanent generation: the count may fall.
+    assert gc.get_freeze_count() <= frozen, "writes pinned objects in the permanent generation"
