@@ -347,6 +347,19 @@ def test_a_concurrent_edit_shows_the_conflict(site: Site) -> None:
     second.wait_for_url("**/ui/models/acme-shared?flash=*")
     assert site.api(site.admin, "GET", "/api/models/acme-shared/").json()["input_cost"] == 0.9
     first.context.close()
+    # The history lists the three revisions; restoring the first brings its price back (a fourth revision).
+    second.click("text=History")
+    second.wait_for_url("**/ui/history/acme-shared")
+    assert second.locator("#revisions > tbody > tr").count() == 3
+    shoot(site, second, "model-history")
+    second.once("dialog", lambda dialog: dialog.accept())
+    second.locator("#revision-1 button:text-is('Restore')").click()
+    second.wait_for_url("**/ui/history/acme-shared?flash=Restored*")
+    assert second.locator("#revisions > tbody > tr").count() == 4
+    assert site.api(site.admin, "GET", "/api/models/acme-shared/").json()["input_cost"] == 0.5
+    second.goto("/ui/admin/audit?object_type=model")
+    assert "acme-shared" in second.inner_text("#audit")
+    shoot(site, second, "audit-log")
     second.context.close()
 
 

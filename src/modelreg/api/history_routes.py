@@ -20,7 +20,6 @@ import msgspec
 from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import func, or_, select
 
 from modelreg.api.common import (
     check_paging,
@@ -42,6 +41,7 @@ from modelreg.store.rows import AuditEntryRow, ModelRevisionRow
 
 __all__ = [
     "RevisionPage",
+    "audit_filters",
     "audit_log",
     "model_revisions",
     "request_context",
@@ -205,6 +205,28 @@ def _instant(value: str, field: str) -> datetime:
         raise InvalidInput("Enter a valid ISO-8601 datetime or unix timestamp.", field) from None
 
 
+def audit_filters(
+    object_type: str | None,
+    object_id: str | None,
+    actor: str | None,
+    action: str | None,
+    start_time: str | None,
+    end_time: str | None,
+) -> audit.AuditFilters:
+    """Query values checked (InvalidInput, a 400, for over-long values, control characters or bad times)."""
+    for field, value in (("object_type", object_type), ("object_id", object_id), ("actor", actor), ("action", action)):
+        if value is not None and not could_be_stored(value):  # over-long or control characters (PostgreSQL: NUL)
+            raise InvalidInput("Not a valid value.", field)
+    return audit.AuditFilters(
+        object_type=object_type,
+        object_id=object_id,
+        actor=actor,
+        action=action,
+        start=_instant(start_time, "start_time") if start_time is not None else None,
+        end=_instant(end_time, "end_time") if end_time is not None else None,
+    )
+
+
 @get("/api/audit-log", opt=documented(errors=(403,)))
 async def audit_log(
     request: AnyRequest,
@@ -221,33 +243,12 @@ async def audit_log(
     Filters: object_type, object_id, actor (a user id), action, start_time / end_time (ISO-8601 or unix)."""
     principal = await require_allowed(request, "read_audit_log")
     check_paging(page, page_size)
-    conditions = [
-        or_(AuditEntryRow.organization_id == principal.organization_id, AuditEntryRow.organization_id.is_(None))
-    ]
-    for column, value in (
-        (AuditEntryRow.object_type, object_type),
-        (AuditEntryRow.object_id, object_id),
-        (AuditEntryRow.actor_user_id, actor),
-        (AuditEntryRow.action, action),
-    ):
-        if value is not None:
-            if not could_be_stored(value):  # over-long or control characters (PostgreSQL refuses NUL)
-                raise InvalidInput("Not a valid value.", column.key)
-            conditions.append(column == value)
-    if start_time is not None:
-        conditions.append(AuditEntryRow.at >= _instant(start_time, "start_time"))
-    if end_time is not None:
-        conditions.append(AuditEntryRow.at <= _instant(end_time, "end_time"))
+    filters = audit_filters(object_type, object_id, actor, action, start_time, end_time)
     async with registry(request).db.read() as session:
-        total = int(await session.scalar(select(func.count()).select_from(AuditEntryRow).where(*conditions)) or 0)
-        rows = await session.scalars(
-            select(AuditEntryRow)
-            .where(*conditions)
-            .order_by(AuditEntryRow.at.desc(), AuditEntryRow.id.desc())
-            .offset(page_offset(page, page_size))
-            .limit(page_size)
+        total, rows = await audit.search(
+            session, principal.organization_id, filters, page_offset(page, page_size), page_size
         )
-        results = [_entry(row) for row in rows]
+    results = [_entry(row) for row in rows]
     previous = previous_page(page, page_size, total)
     return AuditPage(
         count=total,

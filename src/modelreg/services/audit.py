@@ -20,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import delete
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import AuditEntryRow
 
 __all__ = [
     "Actor",
+    "AuditFilters",
     "acting",
     "changed_fields",
     "current_actor",
@@ -35,6 +36,7 @@ __all__ = [
     "prune",
     "record",
     "request_id_from",
+    "search",
     "set_actor_user",
 ]
 
@@ -135,3 +137,43 @@ async def prune(session: AsyncSession, retention_days: int, now: datetime | None
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     result = await session.execute(delete(AuditEntryRow).where(AuditEntryRow.at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class AuditFilters(NamedTuple):
+    """Exact-match filters of the audit log (None: any) and a time range (inclusive)."""
+
+    object_type: str | None = None
+    object_id: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+async def search(
+    session: AsyncSession, organization_id: str, filters: AuditFilters, offset: int, limit: int
+) -> tuple[int, list[AuditEntryRow]]:
+    """The organization's entries and platform-wide ones (catalog syncs), newest first: (total, one page).
+    Shared by GET /api/audit-log/ and the console's audit page; the caller checks `read_audit_log`."""
+    conditions = [or_(AuditEntryRow.organization_id == organization_id, AuditEntryRow.organization_id.is_(None))]
+    for column, value in (
+        (AuditEntryRow.object_type, filters.object_type),
+        (AuditEntryRow.object_id, filters.object_id),
+        (AuditEntryRow.actor_user_id, filters.actor),
+        (AuditEntryRow.action, filters.action),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if filters.start is not None:
+        conditions.append(AuditEntryRow.at >= filters.start)
+    if filters.end is not None:
+        conditions.append(AuditEntryRow.at <= filters.end)
+    total = int(await session.scalar(select(func.count()).select_from(AuditEntryRow).where(*conditions)) or 0)
+    rows = await session.scalars(
+        select(AuditEntryRow)
+        .where(*conditions)
+        .order_by(AuditEntryRow.at.desc(), AuditEntryRow.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return total, list(rows)

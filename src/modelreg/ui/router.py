@@ -29,6 +29,7 @@ from modelreg.ui.account_pages import account_handlers
 from modelreg.ui.assets import static_asset
 from modelreg.ui.catalog_page import catalog_handlers
 from modelreg.ui.formatting import FILTERS
+from modelreg.ui.history_pages import history_handlers
 from modelreg.ui.model_form import model_form_handlers
 from modelreg.ui.model_view import model_view_handlers
 from modelreg.ui.provider_pages import provider_handlers
@@ -76,6 +77,7 @@ def console_router(settings: Settings) -> Router:
             *provider_handlers,
             *usage_handlers,
             *account_handlers,
+            *history_handlers,
         ],
         middleware=[
             DefineMiddleware(CSRFMiddleware, config=csrf),

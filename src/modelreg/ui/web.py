@@ -21,6 +21,7 @@ from modelreg.domain.access import AccessProhibited
 from modelreg.domain.errors import DomainError, NotFound, ReadOnlyModel
 from modelreg.domain.org_access import OrgAction, allowed
 from modelreg.domain.principal import Principal
+from modelreg.services import audit
 from modelreg.ui.assets import asset_url
 
 __all__ = ["SESSION_COOKIE", "SignInRequired", "page", "redirect", "safe_next", "ui_exception_handlers", "viewer"]
@@ -48,6 +49,7 @@ async def signed_in(request: AnyRequest) -> Principal:
     principal = await viewer(request)
     if principal is None:
         raise SignInRequired()
+    audit.set_actor_user(principal.user_id)  # console writes are attributed to the signed-in user
     return principal
 
 
