@@ -96,11 +96,11 @@ async def test_scheduled_sync(database_url: str, served: tuple[Path, str]) -> No
         assert await installs() == 1  # one install in all: an unchanged catalog is not installed again
         async with db.read() as session:
             origin = await session.scalar(select(CatalogSnapshotRow.origin))
-            audited = await session.scalar(
-                select(func.count()).select_from(AuditEntryRow).where(AuditEntryRow.object_type == "catalog")
+            audited = list(
+                await session.scalars(select(AuditEntryRow.via).where(AuditEntryRow.object_type == "catalog"))
             )
         assert origin is not None and "scheduled sync from" in origin and "secret" not in origin
-        assert audited == 1
+        assert audited == ["scheduled-sync"]
         ready = (await a.get("/readyz")).json()
         assert ready["catalog_sync"].startswith("ok: last success at"), ready
         scraped = samples((await a.get("/metrics", headers=headers)).text)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelreg.catalog import apply
 from modelreg.catalog.history import safe_origin
+from modelreg.services import audit
 
 if TYPE_CHECKING:
     from modelreg.registry import Registry
@@ -45,8 +46,9 @@ async def sync_once(reg: Registry, url: str) -> None:
     async def candidate(current: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return apply.candidate_from(raw, None, current), f"scheduled sync from {safe_origin(url)}"
 
-    async with reg.db.write() as session:
-        diff = await apply.install(session, candidate, skip_unchanged=True)
+    with audit.acting("scheduled-sync"):  # the audit entry says which path installed it
+        async with reg.db.write() as session:
+            diff = await apply.install(session, candidate, skip_unchanged=True)
     changed = bool(diff.added or diff.changed or diff.removed)
     if changed:
         reg.catalog_sync.installs += 1
