@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +24,7 @@ from modelreg.services import identity
 from modelreg.store.database import Database
 from modelreg.store.migrate import upgrade_to_head
 from modelreg.store.rows import AuditEntryRow, CatalogSnapshotRow
+from pg_server import PgServer
 from test_metrics import samples
 
 
@@ -44,9 +46,16 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     server.server_close()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of its own (the test counts installed catalogs from zero)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
+    else:
+        postgres: PgServer = request.getfixturevalue("postgres")
+        name = f"scheduled_{uuid.uuid4().hex[:12]}"
+        postgres.create_database(name)
+        url = postgres.sqlalchemy_url(name)
     upgrade_to_head(url)
     return url
 
@@ -69,10 +78,11 @@ async def _wait(predicate: Any, what: str, seconds: float = 30.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_scheduled_sync(database_url: str, served: tuple[Path, str]) -> None:
+async def test_scheduled_sync(fresh_url: str, served: tuple[Path, str]) -> None:
+    """Two servers on one database (SQLite, and PostgreSQL where installs take an advisory lock)."""
     root, source = served
     (root / "catalog.json").write_text(_snapshot("add"))
-    url = database_url
+    url = fresh_url
     db = Database(url)
     async with db.write() as session:
         org = await identity.create_organization(session, "acme", "admin@acme.example")
@@ -124,6 +134,6 @@ async def test_scheduled_sync(database_url: str, served: tuple[Path, str]) -> No
     await db.dispose()
 
 
-async def test_off_by_default(database_url: str) -> None:
-    async with AsyncTestClient(app=create_app(make_settings(database_url))) as client:
+async def test_off_by_default(sqlite_url: str) -> None:
+    async with AsyncTestClient(app=create_app(make_settings(sqlite_url))) as client:
         assert (await client.get("/readyz")).json()["catalog_sync"] == "off"
