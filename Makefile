@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 LINT_DIRS := $(wildcard src tests scripts bench)
 
-.PHONY: run test lint typecheck pytest clean bench bench-gateway screenshots vendor-assets
+.PHONY: run test lint typecheck pytest clean bench bench-gateway bench-soak screenshots vendor-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ bench: $(DEV_STAMP)
 
 bench-gateway: $(DEV_STAMP)
 	$(BIN)/python -m bench.gateway
+
+# Memory soak: 8 clients, 80% reads / 20% writes on a fixed set of models; SOAK_SECONDS (default 300).
+SOAK_SECONDS ?= 300
+SOAK_WARMUP ?= 60
+bench-soak: $(DEV_STAMP)
+	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS) --warmup $(SOAK_WARMUP)
 
 # Refresh docs/screenshots/ from the browser tests (needs chromium; .ci/run installs it).
 screenshots: $(DEV_STAMP)

@@ -33,6 +33,7 @@ from modelreg.api.request_id import RequestIdMiddleware
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
+from modelreg.catalog.scheduled import run_scheduled_sync
 from modelreg.catalog.sync import installed_snapshot, installed_version
 from modelreg.config import Settings, load_settings
 from modelreg.logs import configure_logging
@@ -230,6 +231,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         watcher = asyncio.create_task(_watch_changes(reg, seen, wake))
         meter = asyncio.create_task(_run_meter(reg))
         pruner = asyncio.create_task(_prune_audit_log(reg))
+        scheduled = None
+        if settings.catalog_sync_url:
+            scheduled = asyncio.create_task(
+                run_scheduled_sync(reg, settings.catalog_sync_url, settings.catalog_sync_seconds)
+            )
         listener = None
         if not reg.db.is_sqlite:
 
@@ -248,6 +254,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             if listener is not None:
                 await _stop(listener)
             await _stop(pruner)
+            if scheduled is not None:
+                await _stop(scheduled)
             await _stop(watcher)
             await _stop(meter)
             try:  # nothing measured is lost on a clean shutdown

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import json
 import logging
 import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -310,67 +310,40 @@ def secrets_rotate() -> None:
     _emit({"rotated": count})
 
 
-MAX_CATALOG_BYTES = 200 * 1024 * 1024
 SHOWN_REMOVALS = 50
 
 
 def _read_source(source: str) -> bytes:
     """The source's bytes; any failure is one line (no traceback), naming the source without credentials."""
-    from modelreg.catalog.history import safe_origin
+    from modelreg.catalog import apply
 
-    if source.startswith(("http://", "https://")):
-        import httpx
-
-        try:
-            with httpx.Client(timeout=60, follow_redirects=True) as client, client.stream("GET", source) as response:
-                response.raise_for_status()
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_CATALOG_BYTES:
-                        raise _fail(f"{safe_origin(source)} is larger than {MAX_CATALOG_BYTES} bytes")
-                    chunks.append(chunk)
-        except httpx.HTTPStatusError as exc:
-            raise _fail(f"cannot fetch {safe_origin(source)}: HTTP {exc.response.status_code}") from None
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise _fail(f"cannot fetch {safe_origin(source)}: {reason}") from None
-        return b"".join(chunks)
-    path = Path(source)
-    if not path.is_file():
-        raise _fail(f"{source}: no such file")
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _fail(f"cannot read {source}: {exc.strerror}") from None
+        return apply.fetch(source)
+    except apply.CatalogError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _install_catalog(
     settings: Settings,
-    candidate_of: Callable[[AsyncSession], Awaitable[tuple[dict[str, Any], str]]],
+    candidate_of: Callable[[AsyncSession, dict[str, Any]], Awaitable[tuple[dict[str, Any], str]]],
     *,
     dry_run: bool,
     allow_removals: bool,
 ) -> Any:
     """Diff a candidate catalog against the one in force and (unless a dry run) install it in one
-    transaction: the guard first, then referenced built-ins kept as deprecated, views rewritten."""
-    from modelreg.catalog import history, sync
+    transaction (catalog/apply.py, shared with the scheduled sync of servers)."""
+    from modelreg.catalog import apply
 
-    async def work(session: AsyncSession) -> sync.CatalogDiff:
-        current = await sync.installed_snapshot(session)
-        candidate, origin = await candidate_of(session)
-        refused = None if dry_run or allow_removals else history.refusal(current, candidate)
-        if refused is not None:
-            message, would_remove = refused
-            _show_removals(would_remove)
-            raise _fail(f"{message}; nothing changed. Pass --allow-removals to install it anyway")
-        removed = {e["model_name"] for e in current["models"]} - {e["model_name"] for e in candidate["models"]}
-        referenced = await sync.referenced_builtins(session, removed)
-        final, kept = sync.keep_referenced(current, candidate, referenced)
-        diff = sync.diff_snapshots(current, final, kept)
-        if not dry_run:
-            await sync.install_snapshot(session, final, sync.parse_catalog(final), diff, origin)
-        return diff
+    async def work(session: AsyncSession) -> Any:
+        try:
+            return await apply.install(
+                session, functools.partial(candidate_of, session), dry_run=dry_run, allow_removals=allow_removals
+            )
+        except apply.Refused as exc:
+            _show_removals(exc.would_remove)
+            raise _fail(f"{exc}; nothing changed. Pass --allow-removals to install it anyway") from None
+        except apply.CatalogError as exc:
+            raise _fail(str(exc)) from None
 
     return _in_transaction(settings, work)
 
@@ -413,22 +386,14 @@ def catalog_sync(
     allow_removals: Annotated[bool, ALLOW_REMOVALS] = False,
 ) -> None:
     """Refresh the built-in catalog from a file or URL; running servers pick it up within seconds."""
-    from modelreg.catalog import sync
+    from modelreg.catalog import apply
     from modelreg.catalog.history import safe_origin
-    from modelreg.catalog.sources import CatalogFormatError
 
     settings = load_settings()
     raw = _read_source(source)
 
-    async def candidate(session: AsyncSession) -> tuple[dict[str, Any], str]:
-        current = await sync.installed_snapshot(session)
-        try:
-            converted = sync.convert(raw, fmt, current)
-            sync.parse_catalog(converted)  # the whole catalog must load before anything is written
-        except (CatalogFormatError, ValueError, TypeError, KeyError, msgspec.ValidationError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise _fail(f"invalid catalog: {reason}") from None
-        return converted, safe_origin(source)
+    async def candidate(session: AsyncSession, current: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return apply.candidate_from(raw, fmt, current), safe_origin(source)
 
     diff = _install_catalog(settings, candidate, dry_run=dry_run, allow_removals=allow_removals)
     _report(diff, dry_run, "installed")
@@ -454,7 +419,7 @@ def catalog_rollback(
     """Restore an earlier catalog, atomically, as a sync would (it becomes the newest entry of the history)."""
     from modelreg.catalog import history
 
-    async def candidate(session: AsyncSession) -> tuple[dict[str, Any], str]:
+    async def candidate(session: AsyncSession, current: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return await history.rollback_target(session, snapshot_id)
 
     diff = _install_catalog(load_settings(), candidate, dry_run=dry_run, allow_removals=allow_removals)

@@ -26,6 +26,8 @@
 | MODELREG_SESSION_TTL_SECONDS | 43200: a console session's lifetime (sign in again after it)         |
 | MODELREG_SECURE_COOKIES      | false: true marks console cookies Secure (serve the console over https) |
 | MODELREG_SIGNIN_RATE_LIMIT   | 10/60: console sign-in attempts per client address per 60 s          |
+| MODELREG_CATALOG_SYNC_URL    | empty (off): URL or file path servers sync the catalog from |
+| MODELREG_CATALOG_SYNC_SECONDS | 86400: how often (first sync at start)                               |
 | MODELREG_CORS_ORIGINS        | empty (CORS off): comma-separated origins browsers may call from (`*` for any) |
 """
 
@@ -96,6 +98,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Console cookies carry `Secure` (set it when the console is served over https)."""
     signin_rate_limit: str = "10/60"
     """Console sign-in attempts per client address: "<requests>/<seconds>"."""
+    catalog_sync_url: str = ""
+    """Scheduled catalog sync source (empty: off)."""
+    catalog_sync_seconds: float = 86400.0
     public_status: bool = True
     """Anonymous status callers see built-in models' figures summed over every organization's gateway calls
     (performance only); false answers them empty series, as for an unknown model."""
@@ -171,6 +176,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "session_ttl_seconds": int(environ.get("MODELREG_SESSION_TTL_SECONDS", "43200")),
         "secure_cookies": _flag(environ.get("MODELREG_SECURE_COOKIES", "false"), "MODELREG_SECURE_COOKIES"),
         "signin_rate_limit": environ.get("MODELREG_SIGNIN_RATE_LIMIT", "10/60"),
+        "catalog_sync_url": environ.get("MODELREG_CATALOG_SYNC_URL", "").strip(),
+        "catalog_sync_seconds": float(environ.get("MODELREG_CATALOG_SYNC_SECONDS", "86400")),
     }
     values.update(overrides)
     settings = msgspec.convert(values, Settings)
@@ -184,6 +191,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ValueError("MODELREG_LOG_FORMAT must be text or json")
     if settings.metrics not in ("admin", "off"):
         raise ValueError("MODELREG_METRICS must be admin or off")
+    if not 10 <= settings.catalog_sync_seconds <= 30 * 86400:
+        raise ValueError("MODELREG_CATALOG_SYNC_SECONDS must be between 10 and 2592000")
     timeouts = (settings.db_connect_timeout, settings.db_pool_timeout, settings.db_statement_timeout)
     if not all(0 < t <= 3600 for t in timeouts) or not 0 <= settings.db_wait_seconds <= 86400:
         raise ValueError("MODELREG_DB_*_TIMEOUT must be in (0, 3600] and MODELREG_DB_WAIT_SECONDS in [0, 86400]")

@@ -69,6 +69,16 @@ class StateCollector(Collector):
             "Id of the installed catalog in force (catalog history); 0 for the catalog shipped in the package.",
             value=reg.catalog_version,
         )
+        sync = reg.catalog_sync
+        yield GaugeMetricFamily(
+            "modelreg_catalog_sync_last_success_timestamp_seconds",
+            "Unix time of the last scheduled catalog sync that succeeded (0: none yet or sync off).",
+            value=sync.last_success or 0,
+        )
+        yield CounterMetricFamily(
+            "modelreg_catalog_sync_failures", "Scheduled catalog syncs that failed (nothing changed).",
+            value=sync.failures,
+        )  # fmt: skip
         yield GaugeMetricFamily(
             "modelreg_catalog_models", "Built-in models in the catalog served.", value=len(reg.index.catalog.models)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +12,7 @@ from modelreg.api.ratelimit import RateLimiter
 from modelreg.auth.authenticator import Authenticator
 from modelreg.auth.tokens import TokenIssuer
 from modelreg.catalog.load import Catalog
+from modelreg.catalog.scheduled import SyncStatus
 from modelreg.config import Settings, database_timeouts
 from modelreg.crypto import SecretBox, derive_key
 from modelreg.gateway.ssrf import UpstreamPolicy
@@ -46,6 +47,8 @@ class Registry:
     console_sessions: ConsoleSessions
     signin_limiter: RateLimiter
     catalog_version: int = 0
+    catalog_sync: SyncStatus = field(default_factory=SyncStatus)
+    """What the scheduled catalog sync did (catalog/scheduled.py)."""
     """Id of the installed catalog in force (catalog history); 0 while the shipped one is served."""
 
     @asynccontextmanager

@@ -4,6 +4,8 @@
 - `GET /readyz` (readiness): 200 when the database answers within READY_TIMEOUT_SECONDS, its schema is at
   this version's newest migration and the catalog is loaded; else 503 (with Retry-After) and which check
   failed. Take the instance out of rotation while it is 503; it may still answer reads from memory.
+  `catalog_sync` reports the scheduled catalog sync (catalog/scheduled.py) without affecting readiness: a
+  failed sync changes nothing, the catalog in force keeps serving.
 Both are anonymous and say nothing secret (no URLs, no error texts, only the fault's kind).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -42,6 +45,22 @@ class Readiness(msgspec.Struct):
     """"ok: answered in N ms" or "failed: not answering (<kind of fault>)"."""
     migrations: str
     catalog: str
+    catalog_sync: str
+    """"off", "pending", "ok: last success at <UTC time>" or "failed N times: <reason>; last success ..."."""
+
+
+def _sync_text(reg: Any) -> str:
+    if not reg.settings.catalog_sync_url:
+        return "off"
+    status = reg.catalog_sync
+    last = (
+        "never"
+        if status.last_success is None
+        else datetime.fromtimestamp(status.last_success, UTC).isoformat(timespec="seconds")
+    )
+    if status.last_error is not None:
+        return f"failed {status.failures} times: {status.last_error}; last success: {last}"
+    return "pending" if status.last_success is None else f"ok: last success at {last}"
 
 
 @get("/healthz", opt=documented(auth="none"))
@@ -83,5 +102,6 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
         database=text["database"],
         migrations=text["migrations"],
         catalog=text["catalog"],
+        catalog_sync=_sync_text(reg),
     )
     return Response(body, status_code=503 if failed else 200, headers=unavailable.retry_headers() if failed else None)
