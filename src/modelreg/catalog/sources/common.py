@@ -107,35 +107,6 @@ def finite_number(value: Any, where: str, *, parse_strings: bool = False, negati
     return number
 
 
-def _per_token_to_mtok(value: Any, where: str) -> float | None:
-    """litellm prices are USD per token; the catalog wants USD per 1M tokens."""
-    number = finite_number(value, where, parse_strings=True)
-    return None if number is None else round_sig(number * 1_000_000)
-
-
-def _token_limit(value: Any, where: str) -> int | None:
-    """litellm token limits as int; None for missing, non-integral or non-positive values."""
-    number = finite_number(value, where, parse_strings=True, negative_ok=True)
-    if number is None or number != int(number) or number <= 0:
-        return None
-    return int(number)
-
-
-def _flag(entry: Mapping[str, Any], key: str) -> int:
-    """A litellm boolean capability flag as 0/1 (missing, or anything but true, means no)."""
-    return 1 if entry.get(key) is True else 0
-
-
-def _iso_date(value: Any) -> str | None:
-    """litellm's deprecation_date, kept only when it is a real YYYY-MM-DD date."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value.strip()).isoformat()
-    except ValueError:
-        return None
-
-
 def name_problem(name: str) -> str | None:
     """Why a string is not a valid model_name (1-256 characters, no control characters, no
     leading/trailing whitespace), or None if it is."""
