@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -78,10 +79,17 @@ async def _wait(predicate: Any, what: str, seconds: float = 30.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _publish(root: Path, content: str) -> None:
+    """Swap the served file atomically: a sync fetching while it changes reads the old or the new one whole."""
+    staged = root / "catalog.json.new"
+    staged.write_text(content)
+    os.replace(staged, root / "catalog.json")
+
+
 async def test_scheduled_sync(fresh_url: str, served: tuple[Path, str]) -> None:
     """Two servers on one database (SQLite, and PostgreSQL where installs take an advisory lock)."""
     root, source = served
-    (root / "catalog.json").write_text(_snapshot("add"))
+    _publish(root, _snapshot("add"))
     url = fresh_url
     db = Database(url)
     async with db.write() as session:
@@ -117,7 +125,7 @@ async def test_scheduled_sync(fresh_url: str, served: tuple[Path, str]) -> None:
         assert scraped["modelreg_catalog_sync_last_success_timestamp_seconds"][0][1] > 0
         assert scraped["modelreg_catalog_sync_failures_total"][0][1] == 0
 
-        (root / "catalog.json").write_text(_snapshot("wipe"))
+        _publish(root, _snapshot("wipe"))
 
         async def refused() -> bool:
             return bool((await a.get("/readyz")).json()["catalog_sync"].startswith("failed"))
