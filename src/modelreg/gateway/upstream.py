@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,11 +82,11 @@ class UpstreamResponse:
         finally:
             self._response.release()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (decompressed, should an upstream compress anyway)."""
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body as it arrives (decompressed, should an upstream compress anyway); b""
+        at its end. A plain call, not an async iterator: a stream pays it once per network chunk."""
         try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+            return await self._response.content.readany()
         except TimeoutError:
             raise UpstreamTimeout() from None
         except aiohttp.ClientError:

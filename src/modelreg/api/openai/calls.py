@@ -227,7 +227,7 @@ async def _relay(response: UpstreamResponse, measure: Measurement, sse: SSEFilte
     the caller never takes a truncated answer for a complete one."""
     outcome: Outcome = "cancelled"
     try:
-        async for chunk in response.chunks():
+        while chunk := await response.read_chunk():
             events = sse.feed(chunk)
             if events:
                 yield events
