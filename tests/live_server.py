@@ -37,7 +37,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve_command(port: int, workers: int) -> list[str]:
+def _serve_command(port: int, workers: int = 1) -> list[str]:
     script = Path(sys.executable).with_name("modelreg")
     prefix = [str(script)] if script.exists() else [sys.executable, "-c", "from modelreg.cli import main; main()"]
     return [*prefix, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
