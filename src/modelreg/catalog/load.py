@@ -18,7 +18,7 @@ import msgspec
 
 from modelreg.domain.errors import AmbiguousModelName
 from modelreg.domain.llm_model import LLMModel
-from modelreg.domain.pricing import PriceTier
+from modelreg.domain.pricing import PriceSet, PriceTier
 from modelreg.domain.provider import BuiltinProvider
 
 __all__ = ["SNAPSHOT_PATH", "Catalog", "CatalogEntry", "load_catalog"]
@@ -85,6 +85,17 @@ class Catalog:
                 self._native.setdefault(model.native_name, []).append(model.name)
         self.reserved_names = frozenset(self.models) | frozenset(self._aliases)
         """Names a custom model may not take: they would shadow a built-in."""
+        self.dated: dict[str, tuple[PriceSet, list[tuple[float, PriceSet]]]] = {}
+        """Built-ins whose price changes on dates: (the prices before the first date, [(start, prices)])."""
+
+    def dated_prices(self, name: str) -> tuple[list[tuple[float, PriceSet]], PriceSet]:
+        """A built-in's dated prices by start (unix seconds) and its prices before the first of them; a model
+        without dated prices has none and its one price set."""
+        dated = self.dated.get(name)
+        if dated is not None:
+            return dated[1], dated[0]
+        model = self.models.get(name)
+        return [], PriceSet.of(model) if model is not None else PriceSet()
 
     def exact(self, name: str) -> LLMModel | None:
         """A built-in model name or alias; never ambiguous."""
