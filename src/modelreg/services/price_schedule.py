@@ -152,8 +152,9 @@ class PriceSchedule:
     # ---- prices in force --------------------------------------------------------------------------
 
     def due(self) -> bool:
-        """Cheap check for the request path: has a scheduled entry come into force without being applied?"""
-        return self.clock() >= self.next_due
+        """Cheap check for the request path: has a scheduled entry (or a catalog's dated price) come into force
+        without being applied?"""
+        return self.clock() >= min(self.next_due, self._index.catalog.next_transition)
 
     def noted(self, effective_from: float) -> None:
         """An entry was scheduled (call after its commit): apply it at its time."""
@@ -360,6 +361,8 @@ class PriceSchedule:
         async with self._lock:
             now = self.clock()
             self._noted = math.inf
+            if now >= self._index.catalog.next_transition:
+                await self._switch_catalog(now)
             try:
                 async with self._db.read() as session:
                     due = (
@@ -381,6 +384,36 @@ class PriceSchedule:
                 self.next_due = now + RETRY_SECONDS
                 raise
             self.next_due = min(upcoming.timestamp() if upcoming is not None else math.inf, self._noted)
+
+    async def _switch_catalog(self, now: float) -> None:
+        """A built-in's dated price came into force: serve the catalog at `now`, and rewrite the views of the
+        custom models inheriting a built-in whose prices changed (every process does the same, idempotently)."""
+        old = self._index.catalog
+        fresh = old.at(now)
+        changed = sorted(
+            name for name, model in fresh.models.items() if PriceSet.of(model) != PriceSet.of(old.models[name])
+        )
+        self._index.set_catalog(fresh)
+        if not changed:
+            return
+        by_org: dict[str, list[str]] = {}
+        try:
+            async with self._db.write() as session:
+                rows = await session.execute(
+                    select(CustomModelRow.organization_id, CustomModelRow.model_name).where(
+                        CustomModelRow.base_model_name.in_(changed)
+                    )
+                )
+                for organization_id, name in rows.all():
+                    by_org.setdefault(organization_id, []).append(name)
+                for organization_id, names in by_org.items():
+                    await refresh_views(session, fresh, organization_id, names)
+                    await counters.bump(session, org_counter(organization_id))
+        except Exception as error:  # noqa: BLE001 - built-ins are served right; their heirs' views at the next write
+            log.warning("dated catalog prices: rewriting inheriting views failed: %s", type(error).__name__)
+        for organization_id in by_org:
+            self._index.invalidate(organization_id)
+        log.info("dated catalog prices in force: %d built-ins changed price", len(changed))
 
     async def _apply(self, session: AsyncSession, entry_id: int, now: float) -> None:
         claimed = await session.execute(
