@@ -8,6 +8,8 @@ The app runs in-process with a clock the test moves; the gateway reaches the fak
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +21,8 @@ from conftest import Env, Org, _wipe, make_settings
 from fake_upstream import FakeUpstream, expected_usage
 from fake_upstream import running_fake_upstream as _running_fake_upstream
 from modelreg.app import create_app
-from modelreg.catalog.load import Catalog
+from modelreg.catalog.load import SNAPSHOT_PATH, Catalog, catalog_from_snapshot
+from modelreg.catalog.sources import CatalogFormatError, apply_genai_prices, from_litellm, from_modelreg
 from modelreg.registry import Registry
 from test_gateway import UPSTREAM_KEY
 
@@ -101,9 +104,10 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
-@pytest.fixture
-async def env(database_url: str, catalog: Catalog, upstream: FakeUpstream) -> AsyncIterator[Priced]:
-    clock = Clock()
+@contextlib.asynccontextmanager
+async def priced_app(
+    database_url: str, catalog: Catalog, upstream: FakeUpstream, clock: Clock
+) -> AsyncIterator[Priced]:
     app = create_app(
         make_settings(database_url, upstream_allow="127.0.0.0/8", usage_flush_seconds=0.1, price_poll_seconds=0.05),
         catalog,
@@ -112,6 +116,12 @@ async def env(database_url: str, catalog: Catalog, upstream: FakeUpstream) -> As
     async with AsyncTestClient(app=app) as client:
         yield Priced(client, database_url, clock, upstream)
     await _wipe(database_url)
+
+
+@pytest.fixture
+async def env(database_url: str, catalog: Catalog, upstream: FakeUpstream) -> AsyncIterator[Priced]:
+    async with priced_app(database_url, catalog, upstream, Clock()) as priced:
+        yield priced
 
 
 OLD = {"input_cost": 1.0, "output_cost": 4.0}
@@ -269,3 +279,94 @@ async def test_who_may_schedule_and_delete(env: Priced) -> None:
     # Names the routes would shadow are refused.
     await env.call(org, "POST", "/api/models/", {"model_name": "x/prices", "custom_provider_id": "fake"}, 400)
     await env.call(org, "POST", "/api/models/", {"model_name": "x/prices/7", "custom_provider_id": "fake"}, 400)
+
+
+# ---- the catalog's dated prices ------------------------------------------------------------------
+
+
+def _dated_catalog(change_at: float) -> dict[str, Any]:
+    model = {
+        "model_name": "openai/dated-x",
+        "native_name": "dated-x",
+        "provider_id": "openai",
+        "input_cost": 1.0,
+        "output_cost": 2.0,
+        "dated_prices": [
+            {"effective_from": None, "input_cost": 1.0, "output_cost": 2.0},
+            {"effective_from": iso(change_at).replace("+00:00", "Z"), "input_cost": 3.0, "output_cost": 6.0},
+        ],
+    }
+    snapshot = {"format": "modelreg-catalog/3", "sources": {}, "providers": {"openai": {"provider_name": "OpenAI"}}}
+    return from_modelreg({**snapshot, "models": [model]})
+
+
+async def test_catalog_dated_prices_switch_at_their_date(
+    database_url: str, upstream: FakeUpstream, catalog: Catalog
+) -> None:
+    clock = Clock()
+    change_at = float(int(clock.now + HOUR))
+    dated = catalog_from_snapshot(_dated_catalog(change_at), now=clock.now)
+    assert dated.models["openai/dated-x"].input_cost == 1.0 and dated.next_transition == change_at
+    async with priced_app(database_url, dated, upstream, clock) as env:
+        org = await env.setup("catalog")
+        await env.call(org, "POST", "/api/models/", {"model_name": "heir", "base_model_name": "openai/dated-x"}, 201)
+        await env.move_to(change_at)
+        assert (await env.call(org, "GET", "/api/models/openai/dated-x/"))["input_cost"] == 3.0
+        assert (await env.call(org, "GET", "/api/models/heir/"))["input_cost"] == 3.0  # its view was rewritten
+        logs = [
+            {"model": "heir", "prompt_tokens": 1000, "completion_tokens": 0, "latency": 1, "start_time": change_at - 1},
+            {"model": "heir", "prompt_tokens": 1000, "completion_tokens": 0, "latency": 1, "start_time": change_at},
+        ]
+        await env.call(org, "POST", "/api/request-logs/", logs, 202)
+        assert (await env.usage(org, 2))["totals"]["cost"] == pytest.approx((1000 * 1.0 + 1000 * 3.0) / 1e6)
+        history = (await env.call(org, "GET", "/api/models/heir/prices/"))["results"]
+        assert [(e["source"], e["input_cost"], e["status"]) for e in history] == [
+            ("catalog", 1.0, "superseded"),
+            ("catalog", 3.0, "in_force"),
+        ]
+
+
+def test_genai_prices_dated_prices_are_kept() -> None:
+    litellm = {"dated-x": {"mode": "chat", "litellm_provider": "openai", "input_cost_per_token": 9e-06}}
+    genai = [
+        {
+            "id": "openai",
+            "name": "OpenAI",
+            "models": [
+                {
+                    "id": "dated-x",
+                    "match": {"equals": "dated-x"},
+                    "prices": [
+                        {"prices": {"input_mtok": 1.0, "output_mtok": 2.0}},
+                        {"constraint": {"start_date": "2027-01-01"}, "prices": {"input_mtok": 3.0}},
+                    ],
+                }
+            ],
+        }
+    ]
+    model = apply_genai_prices(from_litellm(litellm), genai)["models"][0]
+    assert (model["input_cost"], model["output_cost"]) == (1.0, 2.0)  # in force at DEFAULT_PRICES_AS_OF
+    assert [(e["effective_from"], e["input_cost"], e["output_cost"]) for e in model["dated_prices"]] == [
+        (None, 1.0, 2.0),
+        ("2027-01-01T00:00:00Z", 3.0, None),  # genai-prices gives no output price there: the snapshot's (none)
+    ]
+    with pytest.raises(CatalogFormatError, match=r"dated_prices\[2\]: effective_from must be strictly ascending"):
+        bad = _dated_catalog(2_000_000_000)
+        bad["models"][0]["dated_prices"].append(dict(bad["models"][0]["dated_prices"][1]))
+        from_modelreg(bad)
+    with pytest.raises(CatalogFormatError, match=r"only the first entry may have effective_from null"):
+        bad = _dated_catalog(2_000_000_000)
+        bad["models"][0]["dated_prices"].reverse()
+        from_modelreg(bad)
+
+
+def test_the_committed_catalog_carries_dated_prices() -> None:
+    raw = json.loads(SNAPSHOT_PATH.read_text())
+    dated = [m["model_name"] for m in raw["models"] if m["dated_prices"]]
+    assert len(dated) >= 50
+    mistral = next(m for m in raw["models"] if m["model_name"] == "mistral/mistral-large-4")
+    assert [e["input_cost"] for e in mistral["dated_prices"]] == [0.68, 1.36, 0.7]
+    # Resolved at the time of loading: before, between and after its two dates.
+    for day, price in (("2026-10-19", 0.68), ("2026-10-25", 1.36), ("2026-11-05", 0.7)):
+        moment = datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+        assert catalog_from_snapshot(raw, now=moment).models["mistral/mistral-large-4"].input_cost == price

@@ -393,8 +393,8 @@ class PriceSchedule:
         changed = sorted(
             name for name, model in fresh.models.items() if PriceSet.of(model) != PriceSet.of(old.models[name])
         )
-        self._index.set_catalog(fresh)
         if not changed:
+            self._index.set_catalog(fresh)
             return
         by_org: dict[str, list[str]] = {}
         try:
@@ -411,6 +411,7 @@ class PriceSchedule:
                     await counters.bump(session, org_counter(organization_id))
         except Exception as error:  # noqa: BLE001 - built-ins are served right; their heirs' views at the next write
             log.warning("dated catalog prices: rewriting inheriting views failed: %s", type(error).__name__)
+        self._index.set_catalog(fresh)  # after the views: nothing reads the heirs' old prices with the new catalog
         for organization_id in by_org:
             self._index.invalidate(organization_id)
         log.info("dated catalog prices in force: %d built-ins changed price", len(changed))
