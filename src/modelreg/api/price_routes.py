@@ -21,7 +21,7 @@ from msgspec import UNSET, Meta, UnsetType
 from modelreg.api.common import decode_body, path_name, registry, require_principal
 from modelreg.api.pricing import WireTier, WireTiers, tiers_from_wire, tiers_to_wire
 from modelreg.domain.pricing import TIER_PRICE_FIELDS, PriceSet
-from modelreg.services.price_schedule import HistoryEntry
+from modelreg.services.price_history import HistoryEntry
 from modelreg.services.usage_reports import parse_time
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
 
 AnyRequest = Request[Any, Any, Any]
 PRICES_SUFFIX = "/prices"
-_ENTRY = re.compile(r"^(?P<name>.+)/prices/(?P<id>[0-9]{1,12})$")
+_ENTRY = re.compile(r"^(?P<name>.+)/prices/(?P<id>[0-9]{1,9})$")  # ids fit a 32-bit column
 Cost = Annotated[float, Meta(ge=0, le=1_000_000)]
 
 

@@ -33,7 +33,7 @@ from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Call, TokenUsage, Totals, call_cost, outcome_of
 from modelreg.gateway.routing import upstream_provider
 from modelreg.registry import Registry
-from modelreg.services.price_schedule import ChainPrices
+from modelreg.services.price_history import ChainPrices
 from modelreg.services.usage_reports import MAX_WINDOW_SECONDS, Window, iso, parse_time, parse_window, summed
 from modelreg.store.rows import UsageMinuteRow
 

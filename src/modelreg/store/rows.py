@@ -281,7 +281,7 @@ class CatalogSnapshotRow(RowBase):
     sources: Mapped[dict[str, Any]]
     model_count: Mapped[int] = mapped_column(Integer)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
-    """The snapshot JSON (format modelreg-catalog/2; rows installed earlier hold format 1), gzip-compressed."""
+    """The snapshot JSON (format modelreg-catalog/3; rows installed earlier hold formats 1 or 2), gzip-compressed."""
     origin: Mapped[str | None] = mapped_column(String(500))
     """Where it came from: a file path, a URL without credentials or query, or `rollback to #N`."""
     added: Mapped[int | None] = mapped_column(Integer)
