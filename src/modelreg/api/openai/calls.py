@@ -141,6 +141,8 @@ def _body(content_type: str | None, raw: bytes, shape: type[Any]) -> dict[str, A
 
 
 async def _route(reg: Registry, principal: Principal, name: str) -> Route:
+    if reg.prices.due():  # a scheduled price came into force: the call is billed at it (docs/pricing.md)
+        await reg.prices.apply_due()
     model = await reg.models.get(principal, name)
     snapshot = await reg.index.org(principal.organization_id)
     return route_for(principal, model, snapshot.providers)
@@ -156,7 +158,7 @@ async def forward(
 ) -> Answer:
     """POST the body (read once the caller is known; checked against `shape`) to the model's provider at
     `path`; the answer, measured."""
-    started, at = time.perf_counter(), time.time()
+    started, at = time.perf_counter(), reg.clock()
     principal = await caller(reg, authorization)
     body = _body(content_type, await read_body(), shape)
     route = await _route(reg, principal, body["model"])
