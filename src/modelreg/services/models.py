@@ -36,9 +36,8 @@ from modelreg.services.model_history import (
     stored_state,
 )
 from modelreg.services.providers import check_if_match
-from modelreg.store import counters
 from modelreg.store.database import Database
-from modelreg.store.memory import ModelIndex, org_counter
+from modelreg.store.memory import ModelIndex, bump_models
 from modelreg.store.model_queries import (
     custom_model_from_row,
     dependents_of,
@@ -51,7 +50,7 @@ from modelreg.store.model_queries import (
     replace_grants,
 )
 from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
-from modelreg.store.views import find_view_row, model_from_view, refresh_views
+from modelreg.store.views import changed_models, find_view_row, model_from_view, refresh_views
 
 __all__ = ["Link", "ModelChanges", "ModelService"]
 
@@ -280,8 +279,9 @@ class ModelService:
             before=before,
             after=None,
         )
-        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))
-        await counters.bump(session, org_counter(principal.organization_id))
+        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))  # its view row too
+        changed_models(session, principal.organization_id)[name] = None
+        await bump_models(session, principal.organization_id)
 
     # ---- history -----------------------------------------------------------------------------
 
@@ -429,8 +429,8 @@ class ModelService:
             before=before,
             after=stored_state(row, provider_row, grants),
         )
-        await refresh_views(session, self.catalog, principal.organization_id, [name])
-        await counters.bump(session, org_counter(principal.organization_id))
+        await refresh_views(session, self.catalog, principal.organization_id, [name], {name: resolved})
+        await bump_models(session, principal.organization_id)
         return resolved
 
 
