@@ -208,10 +208,12 @@ async def refresh_views(
     affected = await _with_dependents(session, organization_id, names)
     changed = changed_models(session, organization_id)
     known = resolved or {}
+    for start in range(0, len(affected), 500):
+        chunk = affected[start : start + 500]
+        scope = ModelViewRow.organization_id == organization_id
+        where = ModelViewRow.model_name == chunk[0] if len(chunk) == 1 else ModelViewRow.model_name.in_(chunk)
+        await session.execute(delete(ModelViewRow).where(scope, where))
     for name in affected:
-        await session.execute(
-            delete(ModelViewRow).where(ModelViewRow.organization_id == organization_id, ModelViewRow.model_name == name)
-        )
         model = known.get(name)
         if model is None:
             custom = await load_custom(session, organization_id, name)
