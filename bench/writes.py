@@ -311,6 +311,8 @@ def created_reads(
         bare_url = bare.base_url + "/"
         wrk.run(wrk_binary, bare_url, script, connections=READ_CONNECTIONS, duration_s=runner.warmup or 1, cpu=cpu)
         reference = wrk.run(wrk_binary, bare_url, script, connections=READ_CONNECTIONS, duration_s=duration, cpu=cpu)
+    if not ours.requests:
+        raise BenchError(f"r: wrk completed no request against modelreg: {ours}")
     ratio = ours.requests_per_second / reference.requests_per_second
     detail = (
         f"r: modelreg {ours.requests_per_second:,.0f} req/s (p50 {ours.p50:.2f} ms), bare ASGI app "
@@ -332,6 +334,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--only", default="srmb", help="scenarios to run, e.g. 'sm' (default all: srmb)")
+    parser.add_argument("--models", type=int, default=MIXED_MODELS, help="models for r and m (default 2,000)")
     return parser.parse_args(argv)
 
 
@@ -370,11 +373,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             if "s" in args.only:
                 print("s: single writes ...", flush=True)
                 verdicts += _shown(single_writes(port, keys["bench-single"]))
-            names = [f"created-{i:04d}" for i in range(MIXED_MODELS)]
+            names = [f"created-{i:04d}" for i in range(args.models)]
             if "r" in args.only or "m" in args.only:
                 took = create_many(port, keys["bench-mixed"], names)
                 notes.append(
-                    f"{MIXED_MODELS:,} models created with POST /api/models/ ({CLIENTS} clients) in {took:.1f} s"
+                    f"{args.models:,} models created with POST /api/models/ ({CLIENTS} clients) in {took:.1f} s"
                 )
             if "r" in args.only:
                 print("r: reads of API-created models ...", flush=True)
