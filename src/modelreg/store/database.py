@@ -66,9 +66,6 @@ def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> 
         cursor.execute("PRAGMA synchronous=NORMAL")
         # The WAL is truncated back to 64 MB after a checkpoint (a bulk import may grow it far beyond).
         cursor.execute("PRAGMA journal_size_limit=67108864")
-        # 32 MB of page cache per connection (default 2 MB): an organization's rows stay cached for writes.
-        cursor.execute("PRAGMA cache_size=-32000")
-        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
         # Filters (filters/to_sql.py) need Python's case folding and linear-time regexes inside SQLite.
         dbapi_connection.create_function("py_lower", 1, _py_lower, deterministic=True)
