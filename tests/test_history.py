@@ -314,6 +314,16 @@ WRITE_ROUTES: list[tuple[str, Step, list[tuple[str, str, str]], dict[str, Any]]]
         {"display_name": "I"},
     ),
     (
+        "respan import",
+        _route(
+            "POST",
+            "/api/models/import",
+            {"models": [{"model_name": "rimp", "custom_provider_id": "p1", "display_name": "R"}]},
+        ),
+        [("model", "rimp", "create")],
+        {"display_name": "R"},
+    ),
+    (
         "admin create user",
         _route("POST", "/api/admin/users", {"email": "new@hist.example", "password": PASSWORD}, 201),
         [("user", "*", "create")],
@@ -491,6 +501,7 @@ COVERED = {
     ("POST", "/api/v1/models/model/access/update"),
     ("POST", "/api/v1/models/model/delete"),
     ("POST", "/api/v1/models/import"),
+    ("POST", "/api/models/import"),
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/groups"),
     ("POST", "/api/admin/groups/{group_id:str}/members"),

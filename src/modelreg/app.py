@@ -122,7 +122,7 @@ async def _watch_changes(reg: Registry, seen: dict[str, int], wake: asyncio.Even
                 elif name == counters.USAGE:
                     await reg.meter.load()
                 elif name.startswith(ORG_COUNTER_PREFIX):
-                    reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
+                    reg.index.observe(name.removeprefix(ORG_COUNTER_PREFIX), value)
             seen = current
             if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
                 last_flush = loop.time()

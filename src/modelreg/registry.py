@@ -58,18 +58,20 @@ class Registry:
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
-        """A write transaction for one organization; after the commit this process's index forgets the
-        organization at once (other processes notice the bumped counter within the poll interval).
+        """A write transaction for one organization; after the commit this process's index applies the
+        models it changed, or forgets the organization (store/memory.py, ModelIndex.committed); other
+        processes notice the bumped counter within the poll interval.
         A database fault keeps the snapshot: reads go on from memory while the database is away, and if
         the commit did land, the change watcher sees the bumped counter once the database answers."""
         try:
             async with self.db.write() as session:
+                info = session.info
                 yield session
         except BaseException as error:
             if fault_kind(error) is None:
                 self.index.invalidate(organization_id)
             raise
-        self.index.invalidate(organization_id)
+        self.index.committed(organization_id, info)
 
 
 def build_registry(settings: Settings, catalog: Catalog, clock: Callable[[], float] = time.time) -> Registry:

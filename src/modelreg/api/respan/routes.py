@@ -41,6 +41,7 @@ from modelreg.api.price_routes import (
     unschedule_price,
 )
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
+from modelreg.api.respan.import_routes import import_handlers
 from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import (
     RespanModel,
@@ -361,6 +362,7 @@ respan_router = Router(
     path="/",
     route_handlers=[
         *listing_handlers,
+        *import_handlers,
         list_models,
         create_model,
         retrieve_model,
