@@ -40,6 +40,8 @@ test: lint typecheck pytest
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.gateway
+	$(BIN)/python -m bench.workers
 	$(BIN)/python -m bench.writes
 
 bench-gateway: $(DEV_STAMP)

@@ -55,6 +55,8 @@ MESSAGES = [
 ]
 TARGET_ADDED_P50_MS = 1.0
 TARGET_THROUGHPUT_RATIO = 0.5
+TARGET_CPU_US = {False: 120.0, True: 200.0}
+"""modelreg's CPU per proxied call at the throughput runs' connections (issue 12): not streamed, streamed."""
 NOISE_WARNING_CORES = 0.15
 START_MARKER = "<!-- bench:gateway:start (written by `make bench-gateway`; edit outside the markers) -->"
 END_MARKER = "<!-- bench:gateway:end -->"
@@ -469,6 +471,10 @@ def _ratio(runs: dict[str, ThroughputRun], stream: bool) -> float:
     return runs[f"through-{suffix}"].result.requests_per_second / runs[f"direct-{suffix}"].result.requests_per_second
 
 
+def cpu_per_call_us(run: ThroughputRun) -> float:
+    return run.cpu.modelreg / max(run.result.requests_per_second, 1e-6) * 1e6
+
+
 def _targets(outcome: Outcome) -> list[report.Target]:
     by_title = {row.title: row for row in outcome.latency.rows}
     runs = {run.key: run for run in outcome.runs}
@@ -498,6 +504,16 @@ def _targets(outcome: Outcome) -> list[report.Target]:
             f"req/s through modelreg / direct {goal}, streamed",
             f"{stream_ratio:.3f}",
             stream_ratio >= TARGET_THROUGHPUT_RATIO,
+        ),
+        *(
+            report.Target(
+                str(5 + stream),
+                f"modelreg CPU per call <= {TARGET_CPU_US[stream]:.0f} µs at {runs[key].connections} connections, "
+                + ("streamed" if stream else "not streamed"),
+                f"{cpu_per_call_us(runs[key]):.0f} µs",
+                cpu_per_call_us(runs[key]) <= TARGET_CPU_US[stream],
+            )
+            for stream, key in ((False, "through-json"), (True, "through-stream"))
         ),
     ]
 
@@ -531,7 +547,7 @@ def render(outcome: Outcome, targets: list[report.Target], samples: int) -> str:
         r = run.result
         kind = "streamed" if run.stream else "not streamed"
         direct = by_key[f"direct-{'stream' if run.stream else 'json'}"].result.requests_per_second
-        per_request = f"{run.cpu.modelreg / r.requests_per_second * 1e6:.0f} µs" if run.side == "modelreg" else "-"
+        per_request = f"{cpu_per_call_us(run):.0f} µs" if run.side == "modelreg" else "-"
         lines.append(
             f"| {run.side}, {kind} | {run.connections} | {r.requests_per_second:,.0f} | "
             f"{r.requests_per_second / direct:.3f} | {ms(r.p50)} | {ms(r.p99)} | {run.cpu.modelreg:.2f} cores | "

@@ -37,10 +37,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve_command(port: int) -> list[str]:
+def _serve_command(port: int, workers: int = 1) -> list[str]:
     script = Path(sys.executable).with_name("modelreg")
     prefix = [str(script)] if script.exists() else [sys.executable, "-c", "from modelreg.cli import main; main()"]
-    return [*prefix, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [*prefix, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -56,7 +56,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, var_dir: Path, **extra_env: str) -> Iterator[Server]:
+def running_server(database_url: str, var_dir: Path, workers: int = 1, **extra_env: str) -> Iterator[Server]:
     """`modelreg serve` on a free port against the test database; stopped (workers included) on exit."""
     log_path = var_dir / "server.log"
     port = free_port()
@@ -70,7 +70,7 @@ def running_server(database_url: str, var_dir: Path, **extra_env: str) -> Iterat
     environ.update(extra_env)  # may override the defaults above
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            _serve_command(port), env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            _serve_command(port, workers), env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -862,3 +862,105 @@ class TestSSRF:
             assert_openai_error(refused.response, refused.status_code)
         assert gw.ipv6.requests() == []
         assert gw.upstream.requests() == []
+
+
+# ---- the lean ASGI path (api/openai/lean.py) answers as the documented Litestar handlers ----------
+
+LEAN_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": {"model": "team-gpt", "messages": MESSAGES},
+    "/v1/completions": {"model": "team-gpt", "prompt": "hello gateway"},
+    "/v1/responses": {"model": "team-gpt", "input": "hello gateway"},
+    "/v1/embeddings": {"model": "team-embed", "input": "hello gateway"},
+}
+_TIME_FIELDS = ("id", "created", "created_at")
+
+
+def _without_times(data: bytes) -> Any:
+    """A JSON answer or an event stream without the fake upstream's time-based ids."""
+    if data.startswith(b"data:") or data.startswith(b"event:"):
+        lines = [line.removeprefix(b"data: ") for line in data.splitlines() if line.startswith(b"data: {")]
+        return [_without_times(line) for line in lines]
+    value = json.loads(data)
+    return {k: v for k, v in value.items() if k not in _TIME_FIELDS} if isinstance(value, dict) else value
+
+
+class TestLeanPath:
+    """POST /v1/chat/completions (and the other hot routes) is served by the lean ASGI path; the same path with
+    a trailing slash reaches the documented Litestar handler. Both answer alike: status, body, headers."""
+
+    async def both(self, gw: Gateway, path: str, **kwargs: Any) -> tuple[httpx.Response, httpx.Response]:
+        return await gw.http.post(path, **kwargs), await gw.http.post(path + "/", **kwargs)
+
+    def assert_same(self, lean: httpx.Response, documented: httpx.Response) -> None:
+        assert lean.status_code == documented.status_code, (lean.text, documented.text)
+        if lean.headers.get("content-type", "").startswith("application/json"):
+            assert _without_times(lean.content) == _without_times(documented.content), (lean.text, documented.text)
+        else:
+            assert _without_times(lean.content) == _without_times(documented.content)
+        for name in ("content-type", "cache-control", "retry-after", "x-modelreg-stale"):
+            assert lean.headers.get(name) == documented.headers.get(name), name
+        assert lean.headers.get("x-request-id") and documented.headers.get("x-request-id")
+
+    async def test_refusals_before_the_upstream(self, gw: Gateway) -> None:
+        acme, rival = await gw.tenant(), await gw.tenant("rival")
+        await gw.model(rival.org, "rival-only")
+        auth = acme.org.headers
+        for path, body in LEAN_BODIES.items():
+            wrong_type = {**body, "input" if "input" in body else "messages" if "messages" in body else "prompt": 7}
+            cases: list[tuple[int, dict[str, Any]]] = [
+                (401, {"json": body}),  # no credentials
+                (401, {"json": body, "headers": {"Authorization": "Bearer sk_live_not-a-real-key"}}),
+                (404, {"json": {**body, "model": "no-such-model"}, "headers": auth}),
+                (404, {"json": {**body, "model": "rival-only"}, "headers": auth}),  # another organization's
+                (400, {"content": b"{not json", "headers": auth}),
+                (400, {"json": [body], "headers": auth}),
+                (400, {"json": {k: v for k, v in body.items() if k != "model"}, "headers": auth}),
+                (400, {"json": wrong_type, "headers": auth}),
+                (415, {"content": b"model=team-gpt", "headers": {**auth, "Content-Type": "text/plain"}}),
+            ]
+            for status, kwargs in cases:
+                lean, documented = await self.both(gw, path, **kwargs)
+                assert lean.status_code == status, (path, kwargs.get("json"), lean.text)
+                self.assert_same(lean, documented)
+                assert_openai_error(lean, status)
+            # Over 1 MiB: in process (over TCP the server answers before the client has sent it all and closes
+            # the connection, which the client may see as a reset before it reads the answer).
+            big = b'{"model": "' + b"x" * (1024 * 1024) + b'"}'
+            oversized = [await gw.env.client.post(p, content=big, headers=auth) for p in (path, path + "/")]
+            assert oversized[0].status_code == 413
+            self.assert_same(*oversized)
+        assert gw.upstream.requests() == []
+
+    async def test_answers_streamed_and_not(self, gw: Gateway) -> None:
+        acme = await gw.tenant()
+        await gw.model(acme.org, "fail-500")
+        bodies = LEAN_BODIES
+        for path, body in bodies.items():
+            streams = (False,) if path.endswith("embeddings") else (False, True)
+            for stream in streams:
+                lean, documented = await self.both(gw, path, json={**body, "stream": stream}, headers=acme.org.headers)
+                assert lean.status_code == 200, lean.text
+                self.assert_same(lean, documented)
+            failed = await self.both(gw, path, json={**body, "model": "fail-500"}, headers=acme.org.headers)
+            assert failed[0].status_code == 502
+            self.assert_same(*failed)
+        # The caller's request id is echoed by both ways in.
+        for response in await self.both(
+            gw, CHAT, json=bodies[CHAT], headers={**acme.org.headers, "X-Request-ID": "lean-1"}
+        ):
+            assert response.headers["x-request-id"] == "lean-1"
+
+    async def test_calls_are_in_the_request_metrics(self, gw: Gateway) -> None:
+        acme = await gw.tenant()
+        wanted = ("modelreg_http_requests_total{", 'path="/v1/chat/completions"', 'status_code="401"', 'method="POST"')
+
+        async def count() -> float:
+            text = (await gw.call(acme.org, "GET", "/metrics")).text
+            lines = [
+                line for line in text.splitlines() if line.startswith(wanted[0]) and all(w in line for w in wanted)
+            ]
+            return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+        before = await count()
+        await gw.http.post(CHAT, json={"model": "team-gpt", "messages": MESSAGES})
+        assert await count() == before + 1

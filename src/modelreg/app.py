@@ -28,6 +28,7 @@ from modelreg.api.errors import exception_handlers
 from modelreg.api.health import healthz, readyz
 from modelreg.api.history_routes import request_context
 from modelreg.api.metrics import metrics, metrics_middleware
+from modelreg.api.openai.lean import LeanGateway
 from modelreg.api.openai.routes import is_openai_path, openai_error_response, openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.request_id import RequestIdMiddleware
@@ -313,5 +314,14 @@ def create_app(
         cors_config=_cors(settings),
         openapi_config=openapi_config(__version__),
         debug=False,
+    )
+    # The gateway's hot routes skip Litestar's per-request machinery (api/openai/lean.py), answering alike.
+    app.asgi_handler = LeanGateway(
+        app.asgi_handler,
+        reg,
+        max_body=MAX_BODY_BYTES,
+        metrics=settings.metrics == "admin",
+        cors=bool(settings.cors_origins),
+        access_log=settings.log_format == "json",
     )
     return app

@@ -20,6 +20,7 @@ from modelreg.services import audit
 
 __all__ = [
     "UnsupportedMediaType",
+    "check_media_type",
     "check_paging",
     "decode_body",
     "json_content_type",
@@ -78,7 +79,11 @@ def json_content_type(request: AnyRequest, raw: bytes) -> None:
     """A body declared as another media type (text/plain, a form, multipart) is refused with 415 rather than
     parsed as JSON anyway. A missing Content-Type is read as JSON (curl -d without -H sends a form type, so
     that one is refused; every official client sends application/json)."""
-    declared = request.headers.get("content-type")
+    check_media_type(request.headers.get("content-type"), raw)
+
+
+def check_media_type(declared: str | None, raw: bytes) -> None:
+    """json_content_type's rule for a caller holding the header's value (the gateway's lean ASGI path)."""
     if declared is None or not raw.strip():
         return
     media_type = declared.split(";", 1)[0].strip().lower()

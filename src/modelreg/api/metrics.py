@@ -15,14 +15,19 @@ from modelreg.api.common import registry, require_allowed
 from modelreg.api.contract import documented
 from modelreg.metrics import StateCollector
 
-__all__ = ["metrics", "metrics_middleware"]
+__all__ = ["metrics", "metrics_middleware", "prometheus_config"]
 
 _STATE = "metrics_registry"
 
 
+def prometheus_config() -> PrometheusConfig:
+    """Request metrics, grouped by route template (the gateway's lean path, api/openai/lean.py, records the
+    same series for its routes)."""
+    return PrometheusConfig(app_name="modelreg", prefix="modelreg_http", group_path=True, exclude=["^/metrics$"])
+
+
 def metrics_middleware() -> DefineMiddleware:
-    config = PrometheusConfig(app_name="modelreg", prefix="modelreg_http", group_path=True, exclude=["^/metrics$"])
-    return config.middleware
+    return prometheus_config().middleware
 
 
 @get("/metrics", media_type=CONTENT_TYPE_LATEST, opt=documented(media_type=CONTENT_TYPE_LATEST, errors=(403,)))

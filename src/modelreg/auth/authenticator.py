@@ -8,6 +8,7 @@ last_used_at is kept in memory and written in one batch per flush interval, neve
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from time import monotonic
@@ -53,12 +54,14 @@ class Authenticator:
         self._unknown_prefixes: set[str] = set()
         self._users: dict[str, Principal | None] = {}
         self._last_used: dict[str, datetime] = {}
+        self._loading: dict[str, asyncio.Future[_CachedKey]] = {}
 
     def invalidate(self) -> None:
         self._generation += 1
         self._keys = {}
         self._unknown_prefixes = set()
         self._users = {}
+        self._loading = {}  # a read in flight may predate the change: later requests read again
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """None when no credential was sent (empty header included); AuthenticationFailed when a bad one was."""
@@ -100,6 +103,21 @@ class Authenticator:
         return cached.principal
 
     async def _reload_key(self, prefix: str, cached: _CachedKey | None) -> _CachedKey:
+        """One read per key at a time: the requests that find the same key missing or aged wait for that read
+        (under load, every request arriving during the read would otherwise read it again)."""
+        pending = self._loading.get(prefix)
+        if pending is None:
+            pending = self._loading[prefix] = asyncio.ensure_future(self._reload_key_once(prefix, cached))
+            pending.add_done_callback(lambda done: self._loaded(prefix, done))
+        return await asyncio.shield(pending)
+
+    def _loaded(self, prefix: str, done: asyncio.Future[_CachedKey]) -> None:
+        if not done.cancelled():
+            done.exception()  # retrieved: its waiters may all have gone
+        if self._loading.get(prefix) is done:
+            del self._loading[prefix]
+
+    async def _reload_key_once(self, prefix: str, cached: _CachedKey | None) -> _CachedKey:
         generation = self._generation
         try:
             loaded = await self._load_key(prefix)

@@ -57,6 +57,17 @@ _CHUNK_DECODER = msgspec.json.Decoder(_Chunk)
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
+def _plain(chunk: bytes) -> bool:
+    """Complete events of one line each (every line ends with an empty one), none mentioning usage: nothing
+    in them can be the usage chunk, even split over several data lines."""
+    return (
+        chunk.endswith(b"\n\n")
+        and b"usage" not in chunk
+        and b"\r" not in chunk
+        and chunk.count(b"\n") == 2 * chunk.count(b"\n\n")
+    )
+
+
 def usage_of_body(content: bytes) -> TokenUsage | None:
     try:
         return token_usage(_USAGE_DECODER.decode(content).usage)
@@ -87,6 +98,8 @@ class SSEFilter:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> bytes:
+        if self.first_token_at is not None and not self._buffer and _plain(chunk):
+            return chunk  # whole one-line events without usage: every one is relayed as is (see _keep)
         data = self._buffer + chunk if self._buffer else chunk
         out: list[bytes] = []
         start = 0
@@ -124,6 +137,22 @@ class SSEFilter:
         return True
 
 
+_SERIES: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _series(provider: str, outcome: str) -> tuple[Any, Any]:
+    """The labelled metric children of a (provider, outcome), looked up once (labels() costs per call)."""
+    series = _SERIES.get((provider, outcome))
+    if series is None:
+        if len(_SERIES) > 10_000:
+            _SERIES.clear()
+        series = _SERIES[provider, outcome] = (
+            GATEWAY_CALLS.labels(provider, outcome),
+            GATEWAY_LATENCY.labels(provider),
+        )
+    return series
+
+
 class Measurement:
     """One call's clock and identity; `done` hands the figures to the meter exactly once."""
 
@@ -142,8 +171,9 @@ class Measurement:
         model = self._route.model
         tokens = usage or TokenUsage()
         provider = self._route.provider.provider_id
-        GATEWAY_CALLS.labels(provider, outcome).inc()
-        GATEWAY_LATENCY.labels(provider).observe(now - self._started)
+        calls, latency = _series(provider, outcome)
+        calls.inc()
+        latency.observe(now - self._started)
         self._meter.record(
             Call(
                 organization_id=self._organization_id,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,10 +40,11 @@ class UpstreamUnreachable(Exception):
 
 
 class Timeout:
-    __slots__ = ("connect", "total")
+    __slots__ = ("client_timeout", "connect", "total")
 
     def __init__(self, total: float, connect: float) -> None:
         self.total, self.connect = total, connect
+        self.client_timeout = aiohttp.ClientTimeout(total=total, connect=connect)
 
 
 def timeout_for(extra_kwargs: dict[str, Any]) -> Timeout:
@@ -82,11 +82,11 @@ class UpstreamResponse:
         finally:
             self._response.release()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (decompressed, should an upstream compress anyway)."""
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body as it arrives (decompressed, should an upstream compress anyway); b""
+        at its end. A plain call, not an async iterator: a stream pays it once per network chunk."""
         try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+            return await self._response.content.readany()
         except TimeoutError:
             raise UpstreamTimeout() from None
         except aiohttp.ClientError:
@@ -139,26 +139,17 @@ class UpstreamClient:
         """Any method, through the same SSRF guard (checked, pinned addresses; no redirects)."""
         target = self._target(base_url)
         pinned = (await self._addresses(target.host, target.port))[0]
-        literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
-        netloc = literal if target.port == target.default_port else f"{literal}:{target.port}"
-        url = f"{target.scheme}://{netloc}{target.path}{path}{target.query}"
-        headers = {
-            "Host": target.host_header,
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            "Accept-Encoding": "identity",
-        }
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
+        url = target.url(pinned, path)
+        headers = target.headers if not api_key else {**target.headers, "Authorization": f"Bearer {api_key}"}
         tls: dict[str, Any] = {"ssl": self._tls, "server_hostname": target.host} if target.scheme == "https" else {}
         try:
             response = await self._client().request(
                 method,
-                URL(url, encoded=True),
+                url,
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect),
+                timeout=timeout.client_timeout,
                 **tls,
             )
         except TimeoutError:
@@ -189,7 +180,7 @@ class UpstreamClient:
         return addresses
 
 
-class _Target(msgspec.Struct, frozen=True):
+class _Target(msgspec.Struct, frozen=True, dict=True):
     """A provider's base_url, parsed and checked once (the URL is immutable; a provider change brings a new one)."""
 
     scheme: str
@@ -199,6 +190,31 @@ class _Target(msgspec.Struct, frozen=True):
     host_header: str
     path: str
     query: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request headers but the key (aiohttp copies them; never mutated)."""
+        headers: dict[str, str] | None = self.__dict__.get("_headers")
+        if headers is None:
+            headers = self.__dict__["_headers"] = {
+                "Host": self.host_header,
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+                "Accept-Encoding": "identity",
+            }
+        return headers
+
+    def url(self, pinned: IPAddress, path: str) -> URL:
+        """The URL to the pinned (checked) address; built once per address and path."""
+        urls: dict[tuple[IPAddress, str], URL] = self.__dict__.setdefault("_urls", {})
+        url = urls.get((pinned, path))
+        if url is None:
+            literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+            netloc = literal if self.port == self.default_port else f"{literal}:{self.port}"
+            if len(urls) >= 64:
+                urls.clear()
+            url = urls[pinned, path] = URL(f"{self.scheme}://{netloc}{self.path}{path}{self.query}", encoded=True)
+        return url
 
     @classmethod
     def of(cls, policy: UpstreamPolicy, base_url: str) -> _Target:

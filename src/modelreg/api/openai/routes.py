@@ -18,10 +18,6 @@ vLLM, OpenRouter, Together, ...); native Anthropic/Gemini/Bedrock formats are ou
 
 from __future__ import annotations
 
-import logging
-import re
-import time
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import msgspec
@@ -30,10 +26,10 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from modelreg.api import unavailable
-from modelreg.api.common import json_content_type, optional_principal, registry
+from modelreg.api.common import registry
 from modelreg.api.contract import documented
 from modelreg.api.errors import NotAuthenticated, parameter_error_body
+from modelreg.api.openai.calls import STREAM_HEADERS, GatewayError, caller, error_of, forward
 from modelreg.api.openai.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -48,27 +44,13 @@ from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import Provider
-from modelreg.domain.usage import Outcome
 from modelreg.filters.parse import parse_filters
-from modelreg.gateway.measure import Measurement, SSEFilter, ask_for_usage, usage_of_body
-from modelreg.gateway.routing import NotCallable, Route, apply_defaults, route_for, upstream_provider
-from modelreg.gateway.ssrf import UpstreamRefused
-from modelreg.gateway.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnreachable, timeout_for
+from modelreg.gateway.routing import upstream_provider
 from modelreg.services.listing import parse_sort
-from modelreg.store.faults import fault_kind
 
 __all__ = ["is_openai_path", "openai_error_response", "openai_router"]
 
-log = logging.getLogger("modelreg.gateway")
 AnyRequest = Request[Any, Any, Any]
-
-
-class GatewayError(Exception):
-    def __init__(
-        self, status: int, message: str, kind: str, code: str | int | None = None, param: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
 
 
 HTTP_METHODS: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -76,56 +58,13 @@ CHAT_EXAMPLE = {"model": "team-gpt", "messages": [{"role": "user", "content": "H
 NO_ACCESS = "The model does not exist or you do not have access to it."
 
 
-def _timed_out() -> GatewayError:
-    return GatewayError(504, "The upstream provider timed out.", "upstream_error", "upstream_timeout")
-
-
-def _unreachable() -> GatewayError:
-    return GatewayError(502, "The upstream provider could not be reached.", "upstream_error", "upstream_unreachable")
-
-
-def _error(
-    status: int,
-    message: str,
-    kind: str,
-    code: str | int | None = None,
-    param: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response[Any]:
-    error = {"message": message, "type": kind, "param": param, "code": code}
-    return Response(content={"error": error}, status_code=status, headers=headers)
-
-
 def _handle(request: AnyRequest, exc: Exception) -> Response[Any]:
-    if isinstance(exc, GatewayError):
-        return _error(exc.status, exc.message, exc.kind, exc.code, exc.param)
-    if isinstance(exc, AuthenticationFailed):
-        return _error(401, "Invalid or expired credentials.", "invalid_request_error", "invalid_api_key")
-    if isinstance(exc, NotCallable):
-        return _error(404, exc.message, "invalid_request_error", "model_not_found")
-    if isinstance(exc, NotFound):
-        return _error(
-            404, "The model does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"
-        )
-    if isinstance(exc, DomainError):
-        return _error(400, exc.message, "invalid_request_error", None)
-    if isinstance(exc, msgspec.DecodeError | msgspec.ValidationError):
-        return _error(400, "The request body must be a JSON object.", "invalid_request_error", None)
-    if isinstance(exc, NotAuthenticated):
-        return _error(401, "Authentication credentials were not provided.", "invalid_request_error", "missing_api_key")
-    if isinstance(exc, NotFoundException):
-        return _error(404, "Unknown request URL. See /docs for the operations.", "invalid_request_error", "unknown_url")
-    if isinstance(exc, HTTPException):
-        detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
-        if exc.status_code == 400:  # Litestar's parameter errors: the names, never the values or the URL
-            fields = parameter_error_body(request, exc)
-            detail = str(fields["detail"]) if fields else "Invalid request."
-        return _error(exc.status_code, detail, "invalid_request_error", None)
-    if fault_kind(exc) is not None:
-        headers = unavailable.retry_headers()
-        return _error(503, unavailable.MESSAGE, "service_unavailable", "database_unavailable", headers=headers)
-    log.error("gateway error: %s", type(exc).__name__, exc_info=exc)
-    return _error(500, "Internal server error.", "server_error", None)
+    detail = None
+    if isinstance(exc, HTTPException) and not isinstance(exc, NotFoundException) and exc.status_code == 400:
+        fields = parameter_error_body(request, exc)  # Litestar's parameter errors: the names, never the values
+        detail = str(fields["detail"]) if fields else "Invalid request."
+    status, body, headers = error_of(exc, detail)
+    return Response(content=body, status_code=status, headers=headers)
 
 
 def is_openai_path(path: str) -> bool:
@@ -138,37 +77,7 @@ def openai_error_response(request: AnyRequest, exc: Exception) -> Response[Any]:
 
 
 async def _caller(request: AnyRequest) -> Principal:
-    principal = await optional_principal(request)
-    if principal is None:
-        raise GatewayError(
-            401, "Authentication credentials were not provided.", "invalid_request_error", "missing_api_key"
-        )
-    return principal
-
-
-_FIELD_RE = re.compile(r" - at `\$\.([A-Za-z_]+)|missing required field `([A-Za-z_]+)`")
-
-
-async def _body(request: AnyRequest, shape: type[Any]) -> dict[str, Any]:
-    """The body as sent (relayed unchanged), checked against `shape` before anything goes upstream."""
-    raw = await request.body()
-    json_content_type(request, raw)
-    try:
-        body = msgspec.json.decode(raw or b"null")
-    except (msgspec.DecodeError, RecursionError):
-        raise GatewayError(400, "The request body is not valid JSON.", "invalid_request_error") from None
-    if not isinstance(body, dict):
-        raise GatewayError(400, "The request body must be a JSON object.", "invalid_request_error")
-    if "model" not in body or body["model"] == "":
-        raise GatewayError(400, "'model' is required.", "invalid_request_error", "missing_model", "model")
-    try:
-        msgspec.convert(body, shape)
-    except msgspec.ValidationError as exc:
-        # msgspec names the path and the expected type, never the value sent.
-        match = _FIELD_RE.search(str(exc))
-        param = (match.group(1) or match.group(2)) if match else None
-        raise GatewayError(400, str(exc), "invalid_request_error", "invalid_value", param) from None
-    return body
+    return await caller(registry(request), request.headers.get("authorization"))
 
 
 def _callable(model: LLMModel, providers: dict[str, Provider]) -> bool:
@@ -210,110 +119,15 @@ async def retrieve_model(request: AnyRequest, model: FromPath[str]) -> ModelObje
     return _model_object(found, principal)
 
 
-async def _route(request: AnyRequest, principal: Principal, name: str) -> Route:
-    reg = registry(request)
-    if reg.prices.due():  # a scheduled price came into force: the call is billed at it (docs/pricing.md)
-        await reg.prices.apply_due()
-    model = await reg.models.get(principal, name)
-    snapshot = await reg.index.org(principal.organization_id)
-    return route_for(principal, model, snapshot.providers)
-
-
 async def _forward(request: AnyRequest, path: str, shape: type[Any]) -> Response[Any] | Stream:
-    started, at = time.perf_counter(), registry(request).clock()
-    principal = await _caller(request)
-    body = await _body(request, shape)
-    route = await _route(request, principal, body["model"])
-    payload = apply_defaults(body, route.model, route.upstream_model)
-    streaming = shape is not EmbeddingsRequest and payload.get("stream") is True
-    # The Responses API reports usage in its final event and has no stream_options.
-    caller_wants_usage = streaming and shape is not ResponsesRequest and ask_for_usage(payload, route.model)
-    reg = registry(request)
-    measure = Measurement(reg.meter, principal.organization_id, route, started, at)
-    try:
-        response = await _send(request, route, path, payload)
-        if response.status >= 400 or not streaming:
-            return await _whole_answer(response, measure)
-    except GatewayError as exc:
-        measure.done("client_error" if exc.status < 500 else "upstream_error")
-        raise
-    except BaseException:
-        measure.done("gateway_error")
-        raise
-    sse = SSEFilter(drop_usage_chunk=not caller_wants_usage)
-    return Stream(_relay(response, measure, sse), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-async def _send(request: AnyRequest, route: Route, path: str, payload: dict[str, Any]) -> UpstreamResponse:
-    """The upstream's response, headers read, body not yet (redirects refused)."""
-    reg = registry(request)
-    api_key = await reg.providers.api_key_for(reg.db, route.provider)
-    try:
-        response = await reg.upstream.post(
-            route.provider.extra_kwargs["base_url"],
-            path,
-            api_key,
-            msgspec.json.encode(payload),
-            timeout_for(route.provider.extra_kwargs),
-        )
-    except UpstreamRefused as exc:
-        raise GatewayError(502, exc.message, "upstream_error", "upstream_refused") from None
-    except UpstreamTimeout:
-        raise _timed_out() from None
-    except UpstreamUnreachable:
-        raise _unreachable() from None
-    if 300 <= response.status < 400:
-        response.close()  # redirects are never followed, nor passed on as an answer
-        message = f"The upstream provider answered with a redirect (status {response.status})."
-        raise GatewayError(502, message, "upstream_error", response.status)
-    return response
-
-
-async def _whole_answer(response: UpstreamResponse, measure: Measurement) -> Response[Any]:
-    """A non-streaming answer or an upstream error, read whole; 4xx passed through, 5xx as 502."""
-    try:
-        content = await response.read()
-    except UpstreamTimeout:
-        raise _timed_out() from None
-    except UpstreamUnreachable:
-        raise GatewayError(502, "The upstream connection failed.", "upstream_error", "upstream_unreachable") from None
-    status = response.status
-    if status >= 500:
-        raise GatewayError(502, f"The upstream provider failed (status {status}).", "upstream_error", status)
-    if status >= 400:
-        measure.done("client_error")
-    else:
-        measure.done("ok", usage_of_body(content))
-    return Response(content=content, status_code=status, media_type=response.content_type)
-
-
-async def _relay(response: UpstreamResponse, measure: Measurement, sse: SSEFilter) -> AsyncIterator[bytes]:
-    """Events as they arrive; a client that goes away closes the upstream connection (finally) and is
-    measured as cancelled. An upstream that breaks off mid-stream ends the stream with an error event, so
-    the caller never takes a truncated answer for a complete one."""
-    outcome: Outcome = "cancelled"
-    try:
-        async for chunk in response.chunks():
-            events = sse.feed(chunk)
-            if events:
-                yield events
-        rest = sse.tail()
-        if rest:
-            yield rest
-        outcome = "ok"
-    except (UpstreamTimeout, UpstreamUnreachable) as exc:
-        outcome = "upstream_error"
-        log.warning("upstream stream broke off: %s", type(exc).__name__)
-        timed_out = isinstance(exc, UpstreamTimeout)
-        error = {
-            "message": "The upstream provider stopped responding." if timed_out else "The upstream stream broke off.",
-            "type": "upstream_error",
-            "code": "upstream_timeout" if timed_out else "upstream_unreachable",
-        }
-        yield b"\n\ndata: " + msgspec.json.encode({"error": error}) + b"\n\n"
-    finally:
-        measure.done(outcome, sse.usage, sse.first_token_at)
-        response.close()
+    """The Litestar way in (the lean path, lean.py, serves the same calls without Litestar)."""
+    headers = request.headers
+    answer = await forward(
+        registry(request), headers.get("authorization"), headers.get("content-type"), request.body, path, shape
+    )
+    if answer.events is not None:
+        return Stream(answer.events, media_type=answer.media_type, headers=STREAM_HEADERS)
+    return Response(content=answer.content, status_code=answer.status, media_type=answer.media_type)
 
 
 _UPSTREAM_ERRORS = (403, 404, 429, 502, 504)

@@ -1,0 +1,256 @@
+"""The lean ASGI path: POST /v1/chat/completions, /v1/completions, /v1/responses and /v1/embeddings served
+without Litestar's per-request machinery (routing, Request and Response objects, the exception and
+middleware layers, the streaming response's task group), which cost more CPU per call than the call itself.
+
+It answers exactly as the documented Litestar handlers (routes.py) do, because both run the same call
+(calls.py: credentials, access, body checks, routing, SSRF-guarded upstream, measurement, error mapping);
+what Litestar adds around them is done here too: the request id and access log (as api/request_id.py's
+middleware), the request metrics (the same Prometheus series), the body size
+limit (413), the stale-data header while the database is down. Anything else goes to Litestar: other paths
+and methods, a malformed Content-Length, and requests carrying an Origin header when CORS is configured
+(the CORS middleware answers those). The handlers stay registered: they document these routes in the
+OpenAPI document and serve the trailing-slash spellings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.plugins.prometheus import PrometheusMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelreg.api.metrics import prometheus_config
+from modelreg.api.openai.calls import error_of, forward
+from modelreg.api.openai.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest
+from modelreg.api.request_id import access_log
+from modelreg.logs import REQUEST_ID
+from modelreg.registry import Registry
+from modelreg.services.audit import request_id_from
+
+__all__ = ["HOT_ROUTES", "LeanGateway"]
+
+log = logging.getLogger("modelreg.gateway")
+
+HOT_ROUTES: dict[str, tuple[str, type[Any]]] = {
+    "/v1/chat/completions": ("/chat/completions", ChatCompletionRequest),
+    "/v1/completions": ("/completions", CompletionRequest),
+    "/v1/responses": ("/responses", ResponsesRequest),
+    "/v1/embeddings": ("/embeddings", EmbeddingsRequest),
+}
+"""path -> (upstream path, body shape), as routes.py's handlers."""
+
+STALE_HEADER = (b"x-modelreg-stale", b"true")
+_NO_BODY = frozenset({204, 304})
+_END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nothing to answer."""
+
+
+def _media_type(media_type: str) -> bytes:
+    # Litestar's rule for the Content-Type of a response (responses of routes.py's handlers).
+    return (f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type).encode("latin-1")
+
+
+class _RequestMetrics:
+    """The series Litestar's Prometheus middleware records per request (api/metrics.py), for the lean routes."""
+
+    def __init__(self) -> None:
+        self._middleware = PrometheusMiddleware(app=_unused, config=prometheus_config())
+        self._app_name = prometheus_config().app_name
+        self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self._in_progress: dict[str, Any] = {}
+
+    def _labels(self, path: str, status: int) -> dict[str, str | int | float]:
+        return {"method": "POST", "path": path, "status_code": status, "app_name": self._app_name}
+
+    def started(self, path: str) -> None:
+        gauge = self._in_progress.get(path)
+        if gauge is None:
+            labels = self._labels(path, 200)
+            gauge = self._in_progress[path] = self._middleware.requests_in_progress(labels).labels(*labels.values())
+        gauge.inc()
+
+    def finished(self, path: str, status: int, seconds: float) -> None:
+        self._in_progress[path].dec()
+        children = self._children.get((path, status))
+        if children is None:
+            labels = self._labels(path, status)
+            values = list(labels.values())
+            m = self._middleware
+            errors = m.requests_error_count(labels).labels(*values) if status >= 500 else None
+            children = (m.request_count(labels).labels(*values), m.request_time(labels).labels(*values), errors)
+            self._children[path, status] = children
+        count, duration, errors = children
+        if errors is not None:
+            errors.inc()
+        count.inc()
+        duration.observe(seconds)
+
+
+async def _unused(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("not called")  # PrometheusMiddleware wants an app; only its metric factories are used
+
+
+class LeanGateway:
+    """Installed in front of Litestar's own ASGI handler (app.py); serves the hot routes, hands on the rest."""
+
+    def __init__(
+        self, litestar: ASGIApp, reg: Registry, *, max_body: int, metrics: bool, cors: bool, access_log: bool
+    ) -> None:
+        self._litestar = litestar
+        self._reg = reg
+        self._max_body = max_body
+        self._metrics = _RequestMetrics() if metrics else None
+        self._cors = cors
+        self._access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] in HOT_ROUTES and scope.get("method") == "POST" and self._takes(scope):
+            await self._call(scope, receive, send)
+        else:
+            await self._litestar(scope, receive, send)
+
+    def _takes(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and not value.isdigit():
+                return False  # Litestar's 400 for it
+            if name == b"origin" and self._cors:
+                return False
+        return True
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What api/request_id.py's middleware and Litestar's Prometheus middleware do, around the call."""
+        path: str = scope["path"]
+        metrics, started = self._metrics, time.perf_counter()
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = request_id_from(incoming)
+        token = REQUEST_ID.set(request_id)
+        if metrics is not None:
+            metrics.started(path)
+        status = 500
+        try:
+            status = await self._answer(scope, receive, send, (b"x-request-id", request_id.encode()))
+        finally:
+            seconds = time.perf_counter() - started
+            if metrics is not None:
+                metrics.finished(path, status, seconds)
+            if self._access_log:
+                extra = {"method": "POST", "path": path, "status": status, "duration_ms": round(seconds * 1000, 2)}
+                access_log.info("request", extra=extra)
+            REQUEST_ID.reset(token)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: tuple[bytes, bytes]) -> int:
+        """Serves the call; returns the status sent."""
+        upstream_path, shape = HOT_ROUTES[scope["path"]]
+        authorization = content_type = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+            elif name == b"content-length" and length is None:
+                length = int(value)
+
+        async def read_body() -> bytes:
+            return await self._read_body(receive, length)
+
+        try:
+            answer = await forward(self._reg, authorization, content_type, read_body, upstream_path, shape)
+        except _Disconnected:
+            return 499  # nobody to answer (nginx's code for it, in the metrics only)
+        except Exception as exc:  # noqa: BLE001 - every error is an OpenAI-shaped answer (calls.error_of)
+            status, body, headers = error_of(exc)
+            extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+            await self._whole(send, status, "application/json", msgspec.json.encode(body), [*extra, request_id])
+            return status
+        if answer.events is not None:
+            await self._stream(receive, send, answer.events, request_id)
+        else:
+            await self._whole(send, answer.status, answer.media_type, answer.content, [request_id])
+        return answer.status
+
+    async def _read_body(self, receive: Receive, length: int | None) -> bytes:
+        if length is not None and length > self._max_body:
+            raise RequestEntityTooLarge
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                if chunk:
+                    total += len(chunk)
+                    if total > self._max_body:
+                        raise RequestEntityTooLarge
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            elif message["type"] == "http.disconnect":
+                raise _Disconnected
+
+    def _stale(self, status: int) -> bool:
+        return self._reg.db.health.down and status < 400
+
+    async def _whole(
+        self, send: Send, status: int, media_type: str, content: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        request_id = headers.pop()
+        if status in _NO_BODY or status < 200:
+            content = b""
+        else:
+            headers += [(b"content-type", _media_type(media_type)), (b"content-length", str(len(content)).encode())]
+        if self._stale(status):
+            headers.append(STALE_HEADER)
+        headers.append(request_id)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content, "more_body": False})
+
+    async def _stream(
+        self, receive: Receive, send: Send, events: AsyncIterator[bytes], request_id: tuple[bytes, bytes]
+    ) -> None:
+        """The events as they come; a client that goes away (http.disconnect) cancels the relay at once, which
+        closes the upstream connection and measures the call as cancelled (calls._relay)."""
+        headers = [(b"cache-control", b"no-cache"), (b"content-type", _media_type("text/event-stream"))]
+        if self._stale(200):
+            headers.append(STALE_HEADER)
+        headers.append(request_id)
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"relaying": True, "gone": False}
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if state["relaying"]:
+                state["gone"] = True
+                task.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            async for chunk in events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            state["relaying"] = False
+            await send(_END)
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            task.uncancel()
+        except Exception:  # the answer has started: nothing left to tell the client
+            log.warning("gateway stream ended early", exc_info=True)
+        finally:
+            state["relaying"] = False
+            watcher.cancel()
+            await events.aclose()  # type: ignore[attr-defined]
