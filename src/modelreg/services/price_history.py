@@ -6,13 +6,14 @@ the prices of its start). Writing them: services/price_schedule.py.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import select
 
 from modelreg.catalog.load import Catalog
-from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.llm_model import CustomModel, LLMModel
 from modelreg.domain.pricing import PriceSet, inherit_prices
 from modelreg.store.database import Database
 from modelreg.store.model_queries import load_base_chain
@@ -59,17 +60,20 @@ class ChainPrices:
         return inherit_prices(chain)
 
 
+async def _chain_entries(db: Database, organization_id: str, name: str) -> tuple[dict[str, CustomModel], Sequence[P]]:
+    """The model's base chain (itself first) and every dated entry along it, by effective_from."""
+    async with db.read() as session:
+        chain = await load_base_chain(session, organization_id, name)
+        pks = [m.pk for m in chain.values()]
+        rows = (await session.scalars(select(P).where(P.model_pk.in_(pks)).order_by(P.effective_from, P.id))).all()
+    return chain, rows
+
+
 async def chain_prices(db: Database, catalog: Catalog, organization_id: str, model: LLMModel) -> ChainPrices:
     """`model`'s chain with its dated prices (one query per chain, then any moment in memory)."""
     if model.is_builtin:
         return ChainPrices([catalog.dated_prices(model.name)])
-    async with db.read() as session:
-        chain = await load_base_chain(session, organization_id, model.name)
-        rows = (
-            await session.scalars(
-                select(P).where(P.model_pk.in_([m.pk for m in chain.values()])).order_by(P.effective_from, P.id)
-            )
-        ).all()
+    chain, rows = await _chain_entries(db, organization_id, model.name)
     by_pk: dict[int, list[tuple[float, PriceSet]]] = {}
     for row in rows:
         by_pk.setdefault(row.model_pk, []).append((row.effective_from.timestamp(), PriceSet.of(row)))
@@ -89,13 +93,7 @@ async def price_history(
     entries: list[HistoryEntry] = []
     root: LLMModel | None = model if model.is_builtin else None
     if not model.is_builtin:
-        async with db.read() as session:
-            chain = await load_base_chain(session, organization_id, model.name)
-            rows = (
-                await session.scalars(
-                    select(P).where(P.model_pk.in_([m.pk for m in chain.values()])).order_by(P.effective_from, P.id)
-                )
-            ).all()
+        chain, rows = await _chain_entries(db, organization_id, model.name)
         for link in chain.values():
             source = "own" if link.name == model.name else "base"
             own = [r for r in rows if r.model_pk == link.pk]
