@@ -139,7 +139,15 @@ def running(
         *(["--factory"] if factory else []),
         target,
     ]  # fmt: skip
-    log_path = log_dir / f"{name}.log"
+    with spawned(name, command, log_path=log_dir / f"{name}.log", env=env, ready_path=ready_path, port=port) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def spawned(
+    name: str, command: list[str], *, log_path: Path, env: dict[str, str] | None, ready_path: str, port: int
+) -> Iterator[Server]:
+    """Run `command` (a server listening on `port`) until it answers `ready_path`; stopped on exit."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,

@@ -21,13 +21,10 @@ import os
 import platform
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -99,52 +96,13 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((servers.HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _serve(env: dict[str, str], cpu: int, log_path: Path) -> Iterator[Server]:
     """`modelreg serve` (one worker) pinned to `cpu`; stopped with SIGINT (a clean shutdown)."""
-    port = _port()
+    port = servers._free_port()
     command = ["taskset", "-c", str(cpu), MODELREG, "serve", "--host", servers.HOST, "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **env},
-            cwd=PROJECT_ROOT,
-            start_new_session=True,
-        )
-        try:
-            base_url = f"http://{servers.HOST}:{port}"
-            deadline = time.monotonic() + servers.STARTUP_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    raise BenchError(f"modelreg serve exited (code {process.returncode}), see {log_path}")
-                try:
-                    with urllib.request.urlopen(base_url + "/readyz", timeout=2) as response:  # noqa: S310
-                        if response.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise BenchError(f"modelreg serve not ready, see {log_path}")
-                time.sleep(0.1)
-            yield Server(name="modelreg", base_url=base_url, pid=process.pid, log_path=log_path)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=servers.STOP_TIMEOUT_S)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+    with servers.spawned("modelreg", command, log_path=log_path, env=env, ready_path="/readyz", port=port) as server:
+        yield server
 
 
 def _rss_mb(pid: int) -> float:

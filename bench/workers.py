@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -94,28 +93,15 @@ def _serving(workers: int, env: dict[str, str], log_dir: Path) -> Iterator[tuple
         "taskset", "-c", "0,1", sys.executable, "-c", "from modelreg.cli import main; main()",
         "serve", "--host", servers.HOST, "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
+    name = f"modelreg --workers {workers}"
     log_path = log_dir / f"modelreg-workers-{workers}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **env},
-            cwd=PROJECT_ROOT,
-            start_new_session=True,
-        )
-        try:
-            base_url = f"http://{servers.HOST}:{port}"
-            servers._wait_ready(f"modelreg --workers {workers}", process, base_url + "/healthz", log_path)
-            deadline = time.monotonic() + 30
-            while len(_children(process.pid)) < workers and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if len(_children(process.pid)) != workers:
-                raise BenchError(f"expected {workers} granian workers, found {_children(process.pid)}")
-            yield base_url, process.pid
-        finally:
-            servers._stop(process)
+    with servers.spawned(name, command, log_path=log_path, env=env, ready_path="/healthz", port=port) as server:
+        deadline = time.monotonic() + 30
+        while len(_children(server.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if len(_children(server.pid)) != workers:
+            raise BenchError(f"expected {workers} granian workers, found {_children(server.pid)}")
+        yield server.base_url, server.pid
 
 
 def _warm(base_url: str, paths: list[str], key: str) -> None:
