@@ -260,19 +260,14 @@ class ModelListing:
     # ---- SQL ---------------------------------------------------------------------------------
 
     async def _order(self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Order:
-        if _needs_availability(tree, sort):
-            # Built-in availability depends on this organization's providers: not shareable.
-            predicate = compile_predicate(tree)
-            builtins = [
-                e
-                for e in sort_entries(
-                    zip(self._index.builtin_rows_for(snapshot), self._index.builtins_for(snapshot), strict=True),
-                    sort,
-                )
-                if predicate(e[0])
-            ]
-        else:
-            builtins = [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
+        def builtins() -> list[Entry]:
+            if _needs_availability(tree, sort):
+                # Built-in availability depends on this organization's providers: not shareable.
+                predicate = compile_predicate(tree)
+                rows = zip(self._index.builtin_rows_for(snapshot), self._index.builtins_for(snapshot), strict=True)
+                return [e for e in sort_entries(rows, sort) if predicate(e[0])]
+            return [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
+
         viewer = _viewer(principal)
         return await self._sql.order(principal, snapshot, tree, sort.field, sort.descending, viewer, builtins)
 

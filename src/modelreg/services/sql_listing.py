@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from functools import total_ordering
 from typing import Any
 
@@ -91,7 +91,7 @@ class SqlOrders:
         sort_field: str,
         descending: bool,
         viewer: Any,
-        builtins: list[Entry],
+        builtins: Callable[[], list[Entry]],
     ) -> Order:
         """The matches of `tree` in this order: `builtins` (already filtered and sorted) merged with the
         organization's custom models that `principal` may read and `tree` matches."""
@@ -107,8 +107,11 @@ class SqlOrders:
                 self._orders.move_to_end(key)
                 return found
             dialect = session.get_bind().dialect.name
+            # Sorted by name, the name is the value: one column, plain strings, no row objects.
+            by_name = sort_field == "model_name"
+            columns = (ModelViewRow.model_name,) if by_name else (ModelViewRow.model_name, SQL_COLUMNS[sort_field])
             query = (
-                select(ModelViewRow.model_name, SQL_COLUMNS[sort_field])
+                select(*columns)
                 .where(
                     (ModelViewRow.organization_id == principal.organization_id)
                     & readable_sql(principal)
@@ -116,19 +119,26 @@ class SqlOrders:
                 )
                 .order_by(*order_by(sort_field, descending, dialect))
             )
-            customs = (await session.execute(query)).all()
+            if by_name:
+                names = list((await session.scalars(query)).all())
+                values: list[Any] = names
+            else:
+                rows = (await session.execute(query)).all()
+                names, values = [row[0] for row in rows], [row[1] for row in rows]
+                del rows
+        entries = builtins()
         items: list[Item]
-        if builtins:
+        if entries:
             merged = heapq.merge(
-                ((e[0][sort_field], e[1].name, e) for e in builtins),
-                ((value, name, name) for name, value in customs),
+                ((e[0][sort_field], e[1].name, e) for e in entries),
+                zip(values, names, names, strict=True),
                 key=lambda t: MergePosition(t[0], t[1], descending),
             )
             items = [item for _, _, item in merged]
         else:
-            items = [name for name, _ in customs]
-        order = Order(items, len(customs))
-        del customs
+            items = names
+        order = Order(items, len(names))
+        del names, values
         self._remember(key, order)
         return order
 
