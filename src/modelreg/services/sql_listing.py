@@ -41,6 +41,7 @@ Item = Entry | str
 """A built-in (its filter row and model) or a custom model's name."""
 _ORDER_BUDGET = 600_000
 """Names held in orders, all organizations together (~50 MB at most)."""
+_PARTITION = 5_000
 FETCH_BATCH = 500
 """Models read per query when a page or a stream resolves names (well under SQLite's variable limit)."""
 
@@ -119,17 +120,21 @@ class SqlOrders:
                 )
                 .order_by(*order_by(sort_field, descending, dialect))
             )
+            # Read in partitions from the cursor: never the whole result as rows at once.
+            names: list[Any] = []
+            values: list[Any] = names
             if by_name:
-                names = list((await session.scalars(query)).all())
-                values: list[Any] = names
+                async for part in (await session.stream_scalars(query)).partitions(_PARTITION):
+                    names.extend(part)
             else:
-                rows = (await session.execute(query)).all()
-                names, values = [row[0] for row in rows], [row[1] for row in rows]
-                del rows
+                values = []
+                async for rows in (await session.stream(query)).partitions(_PARTITION):
+                    names.extend(row[0] for row in rows)
+                    values.extend(row[1] for row in rows)
         entries = builtins()
         items: list[Item]
         if entries:
-            merged = heapq.merge(
+            merged: Iterable[tuple[Any, str, Item]] = heapq.merge(
                 ((e[0][sort_field], e[1].name, e) for e in entries),
                 zip(values, names, names, strict=True),
                 key=lambda t: MergePosition(t[0], t[1], descending),
