@@ -40,6 +40,7 @@ test: lint typecheck pytest
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.writes
 	$(BIN)/python -m bench.large_org
 
 bench-gateway: $(DEV_STAMP)

@@ -435,62 +435,94 @@ async def test_toggle_flips_is_active_in_both_views_and_inactive_stays_visible(e
 # ---- import, export, create ----------------------------------------------------------------------------------
 
 
-async def test_import_reports_each_model_and_never_overwrites_what_the_caller_cannot_write(env: Env) -> None:
+async def test_import_is_all_or_nothing_and_never_overwrites_what_the_caller_cannot_write(env: Env) -> None:
     world = await world_of(env)
     owner, writer, admin = world["owner"], world["writer"], world["admin"]
     await create_model(env.client, writer, "mine", display_name="mine before", params={"a": 1})
     await create_model(env.client, owner, "granted", [grant("group", world.groups["editors"], "write")])
     await create_model(env.client, owner, "readable", display_name="readable before", params={"keep": True})
     await create_model(env.client, owner, "hidden", [], display_name="hidden before", params={"keep": True})
-    models = [
+    good = [
         {"id": "brand-new", "name": "New", "base_model_id": "gpt-4o", "params": {"n": 1}, "meta": {"description": "d"}},
         {"id": "mine", "name": "mine after", "params": {"a": 2}, "meta": {}},
         {"id": "granted", "name": "granted after", "params": {"g": 1}, "meta": {}},
-        {"id": "readable", "name": "overwritten", "params": {}, "meta": {}},
-        {"id": "hidden", "name": "overwritten", "params": {}, "meta": {}},
-        {"id": "gpt-4o", "name": "overwritten", "params": {}, "meta": {}},
-        {"id": "no-route", "name": "x", "params": {}, "meta": {}},  # new, but neither base nor provider
-        {"id": "missing-name", "params": {}, "meta": {}},
-        42,
     ]
-    r = await env.client.post("/api/v1/models/import", json={"models": models}, headers=writer.headers)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    results = body["results"]
-    assert [(x["id"], x["status"]) for x in results] == [
-        ("brand-new", "created"),
-        ("mine", "updated"),
-        ("granted", "updated"),
-        ("readable", "error"),
-        ("hidden", "error"),
-        ("gpt-4o", "error"),
-        ("no-route", "error"),
-        ("missing-name", "error"),
-        (None, "error"),
-    ]
-    assert body["imported"] == 3
-    details = {x["id"]: x["detail"] for x in results}
-    assert details["brand-new"] is None and details["mine"] is None
-    assert details["readable"] == "Access prohibited"
-    assert details["hidden"] == "Model not found"
-    assert details["gpt-4o"] == "A built-in model already has this name; choose another name."
-    assert "custom_provider_id" in details["no-route"]
-    assert "name" in details["missing-name"]
-    assert isinstance(details[None], str) and details[None]
+    refused = {
+        "readable": ({"id": "readable", "name": "overwritten", "params": {}, "meta": {}}, "Access prohibited"),
+        "hidden": ({"id": "hidden", "name": "overwritten", "params": {}, "meta": {}}, "Model not found"),
+        "gpt-4o": (
+            {"id": "gpt-4o", "name": "overwritten", "params": {}, "meta": {}},
+            "A built-in model already has this name; choose another name.",
+        ),
+        "no-route": ({"id": "no-route", "name": "x", "params": {}, "meta": {}}, "custom_provider_id"),
+        "missing-name": ({"id": "missing-name", "params": {}, "meta": {}}, "name"),
+    }
+    # One refused model anywhere refuses the whole request, naming it; nothing of the others is written.
+    for ident, (model, reason) in refused.items():
+        r = await env.client.post("/api/v1/models/import", json={"models": [*good, model]}, headers=writer.headers)
+        assert r.status_code == 400, (ident, r.text)
+        detail = r.json()["detail"]
+        assert detail.startswith(f"models[3] ({ident}): ") and reason in detail, detail
+        assert detail.endswith("nothing was imported."), detail
+    r = await env.client.post("/api/v1/models/import", json={"models": [*good, 42]}, headers=writer.headers)
+    assert r.status_code == 400 and r.json()["detail"].startswith("models[3]: "), r.text
+    assert (await env.client.get("/api/models/brand-new/", headers=writer.headers)).status_code == 404
+    assert (await respan_get(env, writer, "mine"))["display_name"] == "mine before"
+    assert (await respan_get(env, owner, "granted"))["params"] == {}
+    readable = await respan_get(env, owner, "readable")
+    assert readable["display_name"] == "readable before" and readable["params"] == {"keep": True}
+    hidden = await respan_get(env, admin, "hidden")
+    assert hidden["display_name"] == "hidden before" and hidden["params"] == {"keep": True}
 
+    r = await env.client.post("/api/v1/models/import", json={"models": good}, headers=writer.headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "results": [
+            {"id": "brand-new", "status": "created", "detail": None},
+            {"id": "mine", "status": "updated", "detail": None},
+            {"id": "granted", "status": "updated", "detail": None},
+        ],
+        "imported": 3,
+    }
     new = await respan_get(env, writer, "brand-new")
     assert new["user_id"] == writer.user_id and new["access_grants"] == [grant("user", "*", "read")]
     assert new["display_name"] == "New" and new["params"] == {"n": 1}
     assert (await respan_get(env, writer, "mine"))["display_name"] == "mine after"
     granted = await respan_get(env, owner, "granted")
     assert granted["display_name"] == "granted after" and granted["user_id"] == owner.user_id
-    readable = await respan_get(env, owner, "readable")
-    assert readable["display_name"] == "readable before" and readable["params"] == {"keep": True}
-    hidden = await respan_get(env, admin, "hidden")
-    assert hidden["display_name"] == "hidden before" and hidden["params"] == {"keep": True}
-    assert (await env.client.get("/api/models/no-route/", headers=writer.headers)).status_code == 404
     r = await env.client.post("/api/v1/models/import", json={"models": "nope"}, headers=writer.headers)
     assert r.status_code == 400
+
+
+async def test_import_within_one_request_resolves_models_on_each_other(env: Env) -> None:
+    """A model imported on a base imported in the same request, then the base changed later in that request:
+    the dependent reads the base's final values (view rows and the in-memory index alike)."""
+    org = await env.org()
+
+    async def cost(name: str) -> float:
+        return float((await env.client.get(f"/api/models/{name}/", headers=org.headers)).json()["input_cost"])
+
+    models = [
+        {"id": "imp-base", "name": "Base", "base_model_id": "gpt-4o", "params": {}, "meta": {}},
+        {"id": "imp-child", "name": "Child", "base_model_id": "imp-base", "params": {}, "meta": {}},
+    ]
+    r = await env.client.post("/api/v1/models/import", json={"models": models}, headers=org.headers)
+    assert r.status_code == 200, r.text
+    before = await cost("gpt-4o")
+    assert await cost("imp-child") == before
+    models = [
+        {"id": "imp-child2", "name": "Child 2", "base_model_id": "imp-base", "params": {}, "meta": {}},
+        {"id": "imp-base", "name": "Base", "base_model_id": "gpt-4o-mini", "params": {}, "meta": {}},
+    ]
+    r = await env.client.post("/api/v1/models/import", json={"models": models}, headers=org.headers)
+    assert r.status_code == 200, r.text
+    after = await cost("gpt-4o-mini")
+    assert after != before
+    assert [await cost(name) for name in ("imp-base", "imp-child", "imp-child2")] == [after] * 3
+    listed = await env.client.post(
+        "/api/models/list/", json={"filters": {"input_cost": {"operator": "", "value": [after]}}}, headers=org.headers
+    )
+    assert {m["model_name"] for m in listed.json()["results"]} >= {"imp-base", "imp-child", "imp-child2"}
 
 
 async def test_export_has_exactly_the_writable_models_with_params(env: Env) -> None:

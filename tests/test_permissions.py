@@ -379,8 +379,13 @@ def in_export(body: Any, c: Cell) -> Any:
 
 
 def import_result(status: str, detail: str | None) -> Callable[[Cell], dict[str, Any]]:
+    """An import of one model: its result, or (status "error") the 400 refusing the whole import."""
+
     def body(c: Cell) -> dict[str, Any]:
-        return {"results": [{"id": c.model, "status": status, "detail": detail}], "imported": int(status != "error")}
+        if status == "error":
+            message = f"models[0] ({c.model}): {detail}; nothing was imported."
+            return {"detail": message, "models": [message]}
+        return {"results": [{"id": c.model, "status": status, "detail": detail}], "imported": 1}
 
     return body
 
@@ -574,15 +579,15 @@ ROUTES: dict[str, Route] = {
         webui_import,
         {
             W: Exact(200, import_result("updated", None)),
-            R: Exact(200, import_result("error", "Access prohibited")),
-            H: Exact(200, import_result("error", "Model not found")),
+            R: Exact(400, import_result("error", "Access prohibited")),
+            H: Exact(400, import_result("error", "Model not found")),
             F: Exact(200, import_result("created", None)),  # a new model in the caller's own organization
             A: NO_AUTH,
         },
         after={
             W: Fields(200, {"display_name": "imported", "params": {"seed": 7}, "user_id": OWNER, "is_active": True})
         },
-        builtin=Exact(200, import_result("error", BUILTIN_NAME_TAKEN)),
+        builtin=Exact(400, import_result("error", BUILTIN_NAME_TAKEN)),
     ),
 }
 
@@ -849,7 +854,8 @@ async def test_grants_may_only_name_the_organizations_users_and_groups(env: Env)
             json={"models": [{"id": "guarded", "name": "n", "params": {}, "meta": {}, "access_grants": [legacy]}]},
             headers=owner.headers,
         )
-        assert imported.json() == {"results": [{"id": "guarded", "status": "error", "detail": message}], "imported": 0}
+        refused = f"models[0] (guarded): {message}; nothing was imported."
+        assert (imported.status_code, imported.json()) == (400, {"detail": refused, "models": [refused]})
     assert not problems, "\n".join(problems)
     after = (await client.get("/api/models/guarded/", headers=owner.headers)).json()
     assert after["access_grants"] == [grant("user", world["reader_direct"].user_id, "read")]
@@ -917,7 +923,8 @@ async def test_readers_cannot_change_grants_writers_can(env: Env) -> None:
         json={"models": [{"id": "shared", "name": "x", "params": {}, "meta": {}, "access_grants": escalate}]},
         headers=reader.headers,
     )
-    assert imported.json()["results"] == [{"id": "shared", "status": "error", "detail": "Access prohibited"}]
+    assert imported.status_code == 400
+    assert imported.json()["detail"] == "models[0] (shared): Access prohibited; nothing was imported."
     after = (await client.get("/api/models/shared/", headers=owner.headers)).json()
     assert grant_set(after["access_grants"]) == grant_set(grants)
     still = await client.patch("/api/models/shared/", json={"display_name": "x"}, headers=reader.headers)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from modelreg.services.console_sessions import ConsoleSessions
 from modelreg.services.listing import ModelListing
 from modelreg.services.metering import Meter
 from modelreg.services.models import ModelService
+from modelreg.services.price_schedule import PriceSchedule
 from modelreg.services.providers import ProviderService
 from modelreg.services.usage_reports import UsageReports
 from modelreg.store.database import Database
@@ -46,6 +48,9 @@ class Registry:
     usage_reports: UsageReports
     console_sessions: ConsoleSessions
     signin_limiter: RateLimiter
+    prices: PriceSchedule
+    clock: Callable[[], float] = time.time
+    """Unix time as the registry sees it (prices in force, calls' start times); tests inject their own."""
     catalog_version: int = 0
     catalog_sync: SyncStatus = field(default_factory=SyncStatus)
     """What the scheduled catalog sync did (catalog/scheduled.py)."""
@@ -53,21 +58,23 @@ class Registry:
 
     @asynccontextmanager
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
-        """A write transaction for one organization; after the commit this process's index forgets the
-        organization at once (other processes notice the bumped counter within the poll interval).
+        """A write transaction for one organization; after the commit this process's index applies the
+        models it changed, or forgets the organization (store/memory.py, ModelIndex.committed); other
+        processes notice the bumped counter within the poll interval.
         A database fault keeps the snapshot: reads go on from memory while the database is away, and if
         the commit did land, the change watcher sees the bumped counter once the database answers."""
         try:
             async with self.db.write() as session:
+                info = session.info
                 yield session
         except BaseException as error:
             if fault_kind(error) is None:
                 self.index.invalidate(organization_id)
             raise
-        self.index.invalidate(organization_id)
+        self.index.committed(organization_id, info)
 
 
-def build_registry(settings: Settings, catalog: Catalog) -> Registry:
+def build_registry(settings: Settings, catalog: Catalog, clock: Callable[[], float] = time.time) -> Registry:
     db = Database(settings.database_url, database_timeouts(settings))
     tokens = TokenIssuer(
         derive_key(settings.secret_key, "jwt-signing"),
@@ -85,7 +92,7 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         tokens=tokens,
         authenticator=authenticator,
         index=index,
-        models=ModelService(index, db),
+        models=ModelService(index, db, clock),
         providers=ProviderService(box, index, upstreams),
         listing=ModelListing(index, db),
         anonymous_limiter=RateLimiter(*settings.rate_limit()),
@@ -94,4 +101,6 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         usage_reports=UsageReports(db),
         console_sessions=ConsoleSessions(db, authenticator, settings.session_ttl_seconds),
         signin_limiter=RateLimiter(*settings.signin_limit()),
+        prices=PriceSchedule(db, index, clock),
+        clock=clock,
     )

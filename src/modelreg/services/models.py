@@ -10,6 +10,8 @@ Rules enforced here, whichever dialect calls:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +23,11 @@ from modelreg.catalog.load import Catalog
 from modelreg.domain.access import AccessProhibited, can_read, can_write, normalize_grants
 from modelreg.domain.errors import BaseModelNotFound, HasDependents, InvalidInput, NotFound, ReadOnlyModel
 from modelreg.domain.etags import entity_tag
-from modelreg.domain.grants import DEFAULT_GRANTS, Grant
+from modelreg.domain.grants import DEFAULT_GRANTS, EVERYONE, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
 from modelreg.domain.names import could_be_stored, validate_model_name, validate_name
-from modelreg.domain.pricing import tiers_to_json, validate_tiers
+from modelreg.domain.pricing import PriceSet, tiers_to_json, validate_tiers
 from modelreg.domain.principal import Principal
 from modelreg.services.identity import organization_principals
 from modelreg.services.model_history import (
@@ -35,10 +37,10 @@ from modelreg.services.model_history import (
     record_change,
     stored_state,
 )
+from modelreg.services.price_schedule import record_edit
 from modelreg.services.providers import check_if_match
-from modelreg.store import counters
 from modelreg.store.database import Database
-from modelreg.store.memory import ModelIndex, org_counter
+from modelreg.store.memory import ModelIndex, bump_models
 from modelreg.store.model_queries import (
     custom_model_from_row,
     dependents_of,
@@ -51,11 +53,13 @@ from modelreg.store.model_queries import (
     replace_grants,
 )
 from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
-from modelreg.store.views import find_view_row, model_from_view, refresh_views
+from modelreg.store.views import changed_models, find_view_row, model_from_view, refresh_views
 
-__all__ = ["Link", "ModelChanges", "ModelService"]
+__all__ = ["ImportBatch", "Link", "ModelChanges", "ModelService"]
 
 UNSET: Any = msgspec.UNSET
+_PRINCIPALS = "modelreg.organization_principals"
+"""session.info key: the organizations' (user ids, group ids), read once per transaction."""
 
 # Fields of ModelChanges that map 1:1 onto CustomModelRow columns.
 _COLUMN_FIELDS = (
@@ -118,9 +122,11 @@ class Link(msgspec.Struct, frozen=True):
 class ModelService:
     """Reads come from the in-memory index (no session); writes take the caller's session."""
 
-    def __init__(self, index: ModelIndex, db: Database) -> None:
+    def __init__(self, index: ModelIndex, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.index = index
         self._db = db
+        self.clock = clock
+        """The time price changes take effect at (docs/pricing.md, dated prices); injected by tests."""
 
     @property
     def catalog(self) -> Catalog:
@@ -189,8 +195,15 @@ class ModelService:
     # ---- writes ------------------------------------------------------------------------------
 
     async def create_or_update(
-        self, session: AsyncSession, principal: Principal, name: str, changes: ModelChanges
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        name: str,
+        changes: ModelChanges,
+        batch: ImportBatch | None = None,
     ) -> tuple[LLMModel, bool]:
+        """`batch`: one of many writes in this transaction (an import); view rows and the change counter are
+        written once for all of them by `finish_import`."""
         validate_model_name(name)
         if name in self.catalog.reserved_names:
             raise InvalidInput("A built-in model already has this name; choose another name.", "model_name")
@@ -212,7 +225,7 @@ class ModelService:
         if created:
             assert pk is not None
             grants = changes.access_grants if changes.access_grants is not msgspec.UNSET else DEFAULT_GRANTS
-            await replace_grants(session, pk, await self._valid_grants(session, principal, grants))
+            await replace_grants(session, pk, await self._valid_grants(session, principal, grants), fresh=True)
             changes = msgspec.structs.replace(changes, access_grants=msgspec.UNSET)
         model = await self._write(
             session,
@@ -222,8 +235,17 @@ class ModelService:
             if_match=None,
             require_route=created,
             action="create" if created else "update",
+            batch=batch,
         )
         return model, created
+
+    async def finish_import(self, session: AsyncSession, principal: Principal, batch: ImportBatch) -> None:
+        """The view rows of every model a batch wrote (and of their dependents), and one counter bump."""
+        if not batch.written:
+            return
+        names = list(batch.written)
+        await refresh_views(session, self.catalog, principal.organization_id, names, batch.current())
+        await bump_models(session, principal.organization_id)
 
     async def create_new(
         self, session: AsyncSession, principal: Principal, name: str, changes: ModelChanges
@@ -280,8 +302,9 @@ class ModelService:
             before=before,
             after=None,
         )
-        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))
-        await counters.bump(session, org_counter(principal.organization_id))
+        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))  # its view row too
+        changed_models(session, principal.organization_id)[name] = None
+        await bump_models(session, principal.organization_id)
 
     # ---- history -----------------------------------------------------------------------------
 
@@ -339,7 +362,14 @@ class ModelService:
     async def _valid_grants(
         self, session: AsyncSession, principal: Principal, grants: tuple[Grant, ...]
     ) -> tuple[Grant, ...]:
-        users, groups = await organization_principals(session, principal.organization_id)
+        if all(g.principal_type == "user" and g.principal_id == EVERYONE for g in grants):
+            # Nothing to look up (the default grants): two queries fewer per create.
+            return normalize_grants(grants, user_ids=set(), group_ids=set())
+        # Looked up once per transaction (a bulk import validates many models' grants).
+        known: dict[str, tuple[set[str], set[str]]] = session.info.setdefault(_PRINCIPALS, {})
+        if principal.organization_id not in known:
+            known[principal.organization_id] = await organization_principals(session, principal.organization_id)
+        users, groups = known[principal.organization_id]
         return normalize_grants(grants, user_ids=users, group_ids=groups)
 
     def _raise_for_missing(self, name: str, action: str) -> None:
@@ -347,12 +377,14 @@ class ModelService:
         if self.catalog.lookup(name) is not None:
             raise ReadOnlyModel(action)
 
-    async def _resolve(self, session: AsyncSession, model: CustomModel, *, strict: bool) -> LLMModel:
+    async def _resolve(
+        self, session: AsyncSession, model: CustomModel, *, strict: bool
+    ) -> tuple[LLMModel, frozenset[str]]:
+        """The resolved model, and the names of the custom models it inherits from."""
         chain = await load_base_chain(session, model.organization_id, model.base_model_name)
         chain.pop(model.name, None)
-        return resolve_chain(
-            model, chain.get, self.catalog.lookup if strict else self.catalog.lookup_or_none, strict=strict
-        )
+        lookup = self.catalog.lookup if strict else self.catalog.lookup_or_none
+        return resolve_chain(model, chain.get, lookup, strict=strict), frozenset(chain)
 
     async def _canonical_base(self, session: AsyncSession, principal: Principal, name: str) -> str:
         validate_model_name(name, "base_model_name")
@@ -376,9 +408,11 @@ class ModelService:
         if_match: str | None,
         require_route: bool,
         action: str = "update",
+        batch: ImportBatch | None = None,
     ) -> LLMModel:
         row, provider_row, grants = await self._writable(session, principal, name, "modified", for_update=True)
         before = None if action == "create" else stored_state(row, provider_row, grants)
+        before_prices = None if action == "create" else PriceSet.of(row)
         if if_match is not None:
             check_if_match(if_match, _tag(row))
         if changes.access_grants is not msgspec.UNSET:
@@ -421,7 +455,7 @@ class ModelService:
         row.updated_at = datetime.now(UTC)
         await session.flush()
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
-        resolved = await self._resolve(session, custom_model_from_row(row, provider_row, grants), strict=True)
+        resolved, chain = await self._resolve(session, custom_model_from_row(row, provider_row, grants), strict=True)
         await record_change(
             session,
             organization_id=principal.organization_id,
@@ -432,9 +466,36 @@ class ModelService:
             before=before,
             after=stored_state(row, provider_row, grants),
         )
-        await refresh_views(session, self.catalog, principal.organization_id, [name])
-        await counters.bump(session, org_counter(principal.organization_id))
+        await record_edit(session, row, before_prices, origin=action, at=self.clock())
+        if batch is not None:
+            batch.wrote(name, resolved, chain)
+            return resolved
+        await refresh_views(session, self.catalog, principal.organization_id, [name], {name: resolved})
+        await bump_models(session, principal.organization_id)
         return resolved
+
+
+class ImportBatch:
+    """The models one transaction writes in bulk, with each one's resolution as of its write."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, tuple[int, LLMModel, frozenset[str]]] = {}
+        """name -> (step, resolved model, names of its custom bases)."""
+        self._step = 0
+
+    def wrote(self, name: str, resolved: LLMModel, chain: frozenset[str]) -> None:
+        self._step += 1
+        self.written[name] = (self._step, resolved, chain)
+
+    def current(self) -> dict[str, LLMModel]:
+        """The resolutions still true at the end: none of the model's bases was written after it (the others
+        are resolved again by refresh_views)."""
+        last = {name: step for name, (step, _, _) in self.written.items()}
+        return {
+            name: model
+            for name, (step, model, chain) in self.written.items()
+            if all(last.get(base, 0) < step for base in chain)
+        }
 
 
 def _link_of_builtin(model: LLMModel) -> Link:

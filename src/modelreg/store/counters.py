@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import ChangeCounterRow
 
-__all__ = ["CHANNEL", "IDENTITY", "bump", "read_all"]
+__all__ = ["BUMPS", "CHANNEL", "IDENTITY", "bump", "read_all"]
 
 CHANNEL = "modelreg_changes"
 
@@ -23,19 +23,26 @@ CATALOG = "catalog"
 USAGE = "usage"
 """Bumped when model_throughput was recomputed (services/metering.py)."""
 
+BUMPS = "modelreg.counter_bumps"
+"""session.info key: {counter name: (bumps in this transaction, the value after the last one)}. After the
+commit, this process knows which counter values its own writes produced (store/memory.py)."""
 
-async def bump(session: AsyncSession, name: str) -> None:
+
+async def bump(session: AsyncSession, name: str) -> int:
     """Insert-or-increment in one statement: concurrent first writes of a new counter (a new organization's
-    first models) both count, where an UPDATE-then-INSERT let one of them fail on the primary key."""
+    first models) both count, where an UPDATE-then-INSERT let one of them fail on the primary key.
+    Returns the new value (also noted in session.info[BUMPS])."""
     dialect = session.get_bind().dialect.name
     inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
-    await session.execute(
-        inserted.values(name=name, value=1).on_conflict_do_update(
-            index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
-        )
+    statement = inserted.values(name=name, value=1).on_conflict_do_update(
+        index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
     )
+    value = int((await session.execute(statement.returning(ChangeCounterRow.value))).scalar_one())
+    bumps: dict[str, tuple[int, int]] = session.info.setdefault(BUMPS, {})
+    bumps[name] = (bumps.get(name, (0, 0))[0] + 1, value)
     if dialect == "postgresql":
         await session.execute(select(func.pg_notify(CHANNEL, name)))
+    return value
 
 
 async def read_all(session: AsyncSession) -> dict[str, int]:

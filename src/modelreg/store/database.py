@@ -61,7 +61,11 @@ def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> 
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a commit survives the application
+        # crashing (the WAL is in the OS's cache), only a power loss or OS crash can take the last ones back.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # The WAL is truncated back to 64 MB after a checkpoint (a bulk import may grow it far beyond).
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.close()
         # Filters (filters/to_sql.py) need Python's case folding and linear-time regexes inside SQLite.
         dbapi_connection.create_function("py_lower", 1, _py_lower, deterministic=True)

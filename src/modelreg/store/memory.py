@@ -1,11 +1,17 @@
 """In-memory index of resolved models: the hot read path (retrieve, lists, filters) without a query.
 
 - Built-ins come from the catalog and never touch the database.
-- Each organization's custom models are loaded from model_views on first use and kept until that
-  organization changes: this process invalidates right after its own commit; other processes (CLI,
-  other workers or replicas) are noticed through the change counter `models:<org>` within the poll
-  interval. A load that raced with an invalidation is discarded (generation check), so a stale
-  snapshot is never stored.
+- Each organization's custom models are loaded from model_views on first use and kept up to date:
+  this process's own model writes are applied to the snapshot right after their commit (`committed`:
+  the view rows the transaction wrote, store/views.py), a new snapshot sharing every unchanged model,
+  filter row and encoded body, so a write costs O(changed models), not a reload of the organization.
+  That is only done when nothing else can have changed meanwhile: the organization's change counter
+  `models:<org>` must have moved by exactly this transaction's own bumps since the value this process
+  last accounted for, and every bump must come from a model write (`bump_models`); otherwise (another
+  process wrote, a provider or catalog change) the snapshot is dropped and reloaded on next use. Other
+  processes (CLI, other workers or replicas) are noticed through that counter within the poll interval
+  (`observe`). A load that raced with an invalidation or an update is discarded (generation check), so
+  a stale snapshot is never stored.
 - Organizations with more custom models than `max_models_per_org` are not held in memory: their
   reads go to SQL (to_sql.py), with identical results.
 - Throughput (the organization's measured figures, services/metering.py) is attached to the models of a
@@ -15,26 +21,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import gc
 import itertools
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.provider import Provider
 from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import filter_row
+from modelreg.store import counters
 from modelreg.store.database import Database
 from modelreg.store.model_queries import provider_from_row
 from modelreg.store.rows import ModelViewRow, ProviderRow
-from modelreg.store.views import model_from_view
+from modelreg.store.views import CHANGED, model_from_view
 
-__all__ = ["ORG_COUNTER_PREFIX", "ModelIndex", "OrgModels", "org_counter"]
+__all__ = ["ORG_COUNTER_PREFIX", "ModelIndex", "OrgModels", "bump_models", "org_counter"]
+
+MODEL_BUMPS = "modelreg.model_bumps"
+"""session.info key: {organization id: how many of its counter bumps came from bump_models}."""
 
 
 ORG_COUNTER_PREFIX = "models:"
@@ -67,6 +81,15 @@ def org_counter(organization_id: str) -> str:
     return ORG_COUNTER_PREFIX + organization_id
 
 
+async def bump_models(session: AsyncSession, organization_id: str) -> None:
+    """Bump the organization's counter for a write that changed custom models only, every change noted
+    through refresh_views (store/views.py): this process then updates its snapshot in place after the
+    commit. Writes that change anything else a snapshot holds (providers) bump with counters.bump."""
+    await counters.bump(session, org_counter(organization_id))
+    explained: dict[str, int] = session.info.setdefault(MODEL_BUMPS, {})
+    explained[organization_id] = explained.get(organization_id, 0) + 1
+
+
 class OrgModels:
     """One organization's resolved custom models, plus what lists need about its providers."""
 
@@ -94,6 +117,8 @@ class OrgModels:
         self.in_memory = in_memory
         """False for organizations too large to hold: `models` is empty and reads go to SQL."""
         self.models = sorted(models, key=lambda m: m.name)
+        self.names = [m.name for m in self.models]
+        """The models' names, in the same (sorted) order."""
         self.by_name = {m.name: m for m in self.models}
         self.providers = providers
         """The organization's custom providers by provider_id (public data only, no secrets)."""
@@ -103,8 +128,38 @@ class OrgModels:
         """Per-snapshot memo of list results (key: normalized filters + sort); dies with the snapshot."""
         self.structures: OrderedDict[Any, Any] = OrderedDict()
         """Sort orders and row indexes built from this snapshot (services/listing.py)."""
-        self.encoded: dict[tuple[str, str], bytes] = {}
-        """Per-snapshot memo of each model's wire bytes, keyed (dialect, model name)."""
+        self.encoded: dict[str, dict[str, bytes]] = {}
+        """Memo of each model's wire bytes: model name -> dialect -> bytes. Shared with the snapshots made
+        from this one by `updated` (which drops the changed models' entries): only the current snapshot's
+        models are looked up in it (ModelIndex.encoded)."""
+
+    def updated(self, changes: Mapping[str, LLMModel | None]) -> OrgModels:
+        """This snapshot with `changes` applied (model name -> resolved model; None: gone) as a new snapshot
+        (new serial, empty list memos) reusing every unchanged model, filter row and encoded body."""
+        fresh = copy.copy(self)
+        fresh.serial = next(_SERIALS)
+        names, models, rows, by_name = list(self.names), list(self.models), list(self.rows), dict(self.by_name)
+        for name, model in changes.items():
+            self.encoded.pop(name, None)
+            at = bisect_left(names, name)
+            present = at < len(names) and names[at] == name
+            if model is None:
+                if present:
+                    del names[at], models[at], rows[at], by_name[name]
+                continue
+            model = _with_throughput(model, self.throughput.get(name))
+            row = filter_row(model, available=model.provider is not None)
+            if present:
+                models[at], rows[at] = model, row
+            else:
+                names.insert(at, name)
+                models.insert(at, model)
+                rows.insert(at, row)
+            by_name[name] = model
+        fresh.names, fresh.models, fresh.rows, fresh.by_name = names, models, rows, by_name
+        fresh.cache = OrderedDict()
+        fresh.structures = OrderedDict()
+        return fresh
 
     def with_throughput(self, throughput: dict[str, Throughput], catalog: Catalog) -> OrgModels:
         """The same models and providers with new figures (a new snapshot: new serial, empty memos)."""
@@ -113,6 +168,12 @@ class OrgModels:
     def builtin(self, model: LLMModel) -> LLMModel:
         """A built-in as this organization sees it (with its figures, if it has any)."""
         return self.builtin_overlay.get(model.name, model)
+
+
+def _retrieve(task: asyncio.Task[OrgModels]) -> None:
+    """Mark a failed load's exception as seen: the requests that awaited it got it already."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _with_throughput(model: LLMModel, figures: Throughput | None) -> LLMModel:
@@ -126,6 +187,11 @@ class ModelIndex:
         self._max_orgs = max_orgs
         self._orgs: OrderedDict[str, OrgModels] = OrderedDict()
         self._generation: dict[str, int] = {}
+        self._loading: dict[str, tuple[int, asyncio.Task[OrgModels]]] = {}
+        """Loads in flight, per organization: (generation they started at, the load)."""
+        self._known: dict[str, int] = {}
+        """Per organization, the value of its change counter that its snapshot here is known to be at least
+        as recent as (set when this process drops the snapshot or applies its own write to it)."""
         self._throughput: dict[str, dict[str, Throughput]] = {}
         self.set_catalog(catalog)
 
@@ -136,13 +202,12 @@ class ModelIndex:
         self.builtin_rows = [filter_row(m, available=False) for m in self.builtins]
         self.builtin_cache: OrderedDict[Any, Any] = OrderedDict()
         self.builtin_structures: OrderedDict[Any, Any] = OrderedDict()
-        self.builtin_encoded: dict[tuple[str, str], bytes] = {}
+        self.builtin_encoded: dict[str, dict[str, bytes]] = {}
         self.invalidate_all()
         settle_heap()
 
     def encoded(self, model: LLMModel, dialect: str, encode: Callable[[LLMModel], bytes]) -> bytes:
         """The model's wire bytes, memoized where the model is current (built-in, or in a live snapshot)."""
-        key = (dialect, model.name)
         if model.is_builtin:
             memo = self.builtin_encoded if self.catalog.models.get(model.name) is model else None
         else:
@@ -150,9 +215,12 @@ class ModelIndex:
             memo = snapshot.encoded if snapshot is not None and snapshot.by_name.get(model.name) is model else None
         if memo is None:
             return encode(model)
-        cached = memo.get(key)
+        per_model = memo.get(model.name)
+        if per_model is None:
+            per_model = memo[model.name] = {}
+        cached = per_model.get(dialect)
         if cached is None:
-            cached = memo[key] = encode(model)
+            cached = per_model[dialect] = encode(model)
         return cached
 
     def throughput_of(self, organization_id: str) -> dict[str, Throughput]:
@@ -176,17 +244,60 @@ class ModelIndex:
         self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
         self._orgs.pop(organization_id, None)
 
+    def observe(self, organization_id: str, value: int) -> None:
+        """The change watcher read the organization's counter: drop the snapshot unless this process has
+        accounted for that value already (its own writes)."""
+        if self._known.get(organization_id) != value:
+            self.invalidate(organization_id)
+            self._known[organization_id] = value
+
+    def committed(self, organization_id: str, info: Mapping[str, Any]) -> None:
+        """After a write transaction on the organization committed (`info`: its session.info): apply its
+        model changes to the snapshot if nothing else can have changed it (module docstring), else drop it."""
+        bumps: tuple[int, int] | None = info.get(counters.BUMPS, {}).get(org_counter(organization_id))
+        if bumps is None:
+            self.invalidate(organization_id)
+            return
+        count, value = bumps
+        changes = info.get(CHANGED, {}).get(organization_id, {})
+        snapshot = self._orgs.get(organization_id)
+        own = count == info.get(MODEL_BUMPS, {}).get(organization_id, 0)
+        self.invalidate(organization_id)  # also discards loads in flight: they may have read the old state
+        if own and snapshot is not None and snapshot.in_memory and self._known.get(organization_id) == value - count:
+            fresh = snapshot.updated(changes)
+            if len(fresh.models) <= self.max_models_per_org:
+                self._orgs[organization_id] = fresh
+        self._known[organization_id] = value
+
     def invalidate_all(self) -> None:
         for organization_id in list(self._orgs):
             self.invalidate(organization_id)
 
     async def org(self, organization_id: str) -> OrgModels:
-        """The organization's snapshot (check `in_memory`: too large ones only carry provider ids)."""
+        """The organization's snapshot (check `in_memory`: too large ones only carry provider ids).
+
+        Concurrent requests for a missing snapshot share one load (per generation): 32 connections reading
+        an organization of 2,000 models right after it was dropped made 32 loads at once, each slower for
+        the others, and no request was answered for seconds."""
         if organization_id in self._orgs:
             self._orgs.move_to_end(organization_id)
             return self._orgs[organization_id]
         generation = self._generation.get(organization_id, 0)
-        snapshot = await self._load(organization_id)
+        pending = self._loading.get(organization_id)
+        if pending is None or pending[0] != generation:
+            task = asyncio.get_running_loop().create_task(self._load_and_keep(organization_id, generation))
+            task.add_done_callback(_retrieve)
+            pending = self._loading[organization_id] = (generation, task)
+        # shield: a cancelled request does not cancel the load the others wait for.
+        return await asyncio.shield(pending[1])
+
+    async def _load_and_keep(self, organization_id: str, generation: int) -> OrgModels:
+        try:
+            snapshot = await self._load(organization_id)
+        finally:
+            pending = self._loading.get(organization_id)
+            if pending is not None and pending[1] is asyncio.current_task():
+                del self._loading[organization_id]
         if self._generation.get(organization_id, 0) == generation:
             self._orgs[organization_id] = snapshot
             while len(self._orgs) > self._max_orgs:

@@ -112,8 +112,12 @@ async def grants_of(session: AsyncSession, model_pk: int) -> tuple[Grant, ...]:
     return tuple(sorted(Grant(t, i, p) for t, i, p in rows.all()))  # type: ignore[arg-type]
 
 
-async def replace_grants(session: AsyncSession, model_pk: int, grants: tuple[Grant, ...]) -> None:
-    await session.execute(delete(ModelGrantRow).where(ModelGrantRow.model_pk == model_pk))
+async def replace_grants(
+    session: AsyncSession, model_pk: int, grants: tuple[Grant, ...], *, fresh: bool = False
+) -> None:
+    """`fresh`: the model was inserted in this transaction and has no grants yet."""
+    if not fresh:
+        await session.execute(delete(ModelGrantRow).where(ModelGrantRow.model_pk == model_pk))
     for grant in grants:
         session.add(
             ModelGrantRow(

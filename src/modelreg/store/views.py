@@ -3,11 +3,15 @@
 refresh_views(names) re-resolves the named models and everything that inherits from them,
 transitively, and rewrites their view rows in the caller's transaction. Every write path calls it:
 model writes, provider updates and deletes (the provider is part of the resolved value), catalog sync.
+
+Each transaction notes the resolved models whose view rows it wrote (or removed) in session.info[CHANGED]:
+after the commit, this process applies exactly those to its in-memory index (store/memory.py) instead of
+reloading the organization.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +30,8 @@ from modelreg.store.model_queries import load_base_chain, load_custom
 from modelreg.store.rows import CustomModelRow, ModelViewRow
 
 __all__ = [
+    "CHANGED",
+    "changed_models",
     "find_view_row",
     "list_view_rows",
     "model_from_view",
@@ -33,6 +39,17 @@ __all__ = [
     "stale_organizations",
     "view_values",
 ]
+
+
+CHANGED = "modelreg.changed_views"
+"""session.info key: {organization id: {model name: the resolved model as its view row holds it, None when
+the row is gone}}."""
+
+
+def changed_models(session: AsyncSession, organization_id: str) -> dict[str, LLMModel | None]:
+    """The view changes this transaction made in the organization (mutable: writers add to it)."""
+    changed: dict[str, dict[str, LLMModel | None]] = session.info.setdefault(CHANGED, {})
+    return changed.setdefault(organization_id, {})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -180,21 +197,35 @@ async def _with_dependents(session: AsyncSession, organization_id: str, names: I
 
 
 async def refresh_views(
-    session: AsyncSession, catalog: Catalog, organization_id: str, names: Iterable[str]
+    session: AsyncSession,
+    catalog: Catalog,
+    organization_id: str,
+    names: Iterable[str],
+    resolved: Mapping[str, LLMModel] | None = None,
 ) -> list[str]:
-    """Re-resolve `names` and their dependents; returns the names refreshed."""
+    """Re-resolve `names` and their dependents; returns the names refreshed. `resolved`: models the caller
+    has just resolved from this transaction's rows (a write's own model), used as they are."""
     affected = await _with_dependents(session, organization_id, names)
+    changed = changed_models(session, organization_id)
+    known = resolved or {}
+    for start in range(0, len(affected), 500):
+        chunk = affected[start : start + 500]
+        scope = ModelViewRow.organization_id == organization_id
+        where = ModelViewRow.model_name == chunk[0] if len(chunk) == 1 else ModelViewRow.model_name.in_(chunk)
+        await session.execute(delete(ModelViewRow).where(scope, where))
     for name in affected:
-        model = await load_custom(session, organization_id, name)
-        await session.execute(
-            delete(ModelViewRow).where(ModelViewRow.organization_id == organization_id, ModelViewRow.model_name == name)
-        )
+        model = known.get(name)
         if model is None:
-            continue
-        chain = await load_base_chain(session, organization_id, model.base_model_name)
-        chain.pop(model.name, None)
-        resolved = resolve_chain(model, chain.get, catalog.lookup_or_none, strict=False)
-        session.add(ModelViewRow(**view_values(resolved)))
+            custom = await load_custom(session, organization_id, name)
+            if custom is None:
+                changed[name] = None
+                continue
+            chain = await load_base_chain(session, organization_id, custom.base_model_name)
+            chain.pop(custom.name, None)
+            model = resolve_chain(custom, chain.get, catalog.lookup_or_none, strict=False)
+        row = ModelViewRow(**view_values(model))
+        session.add(row)
+        changed[name] = model_from_view(row, catalog)
     await session.flush()
     return affected
 

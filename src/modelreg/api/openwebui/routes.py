@@ -38,7 +38,7 @@ from modelreg.domain.errors import DomainError, InvalidInput, NotFound, ReadOnly
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import parse_filters
 from modelreg.services.listing import parse_sort
-from modelreg.services.models import ModelChanges
+from modelreg.services.models import ImportBatch, ModelChanges
 
 __all__ = ["openwebui_router"]
 
@@ -199,7 +199,7 @@ async def export_models(request: AnyRequest) -> list[WebUIModel]:
 
 class ImportResult(msgspec.Struct):
     id: str | None
-    status: Literal["created", "updated", "error"]
+    status: Literal["created", "updated"]
     detail: str | None = None
 
 
@@ -212,29 +212,44 @@ class ImportAnswer(msgspec.Struct):
     "/api/v1/models/import", status_code=200, opt=documented(body=WebUIImportForm, example={"models": [SEED_EXAMPLE]})
 )
 async def import_models(request: AnyRequest) -> ImportAnswer:
-    """Import models (an upsert per model).
+    """Import models (an upsert per model), all or nothing.
 
-    The same checks as create and update; never overwrites a model the caller cannot write and never deletes.
-    Each model succeeds or fails on its own; the answer reports each."""
+    The same checks as create and update, for each model; one transaction for the whole request. If any
+    model is refused (invalid, not writable by the caller, a built-in's name), nothing is written and the
+    answer is 400 naming it: `models[i] (id): reason`. Never deletes. Up to 10,000 models per request."""
     principal = await require_principal(request)
     form = await decode_body(request, WebUIImportForm)
     reg = registry(request)
-    results: list[ImportResult] = []
-    for raw in form.models:
-        ident = raw.get("id") if isinstance(raw, dict) else None
+    items: list[tuple[str, ModelChanges]] = []
+    for position, raw in enumerate(form.models):
         try:
             item = msgspec.convert(raw, WebUIModelForm)
-            changes = form_changes(item)
-            async with reg.writing(principal.organization_id) as session:
-                _, created = await reg.models.create_or_update(session, principal, item.id, changes)
-            results.append(ImportResult(item.id, "created" if created else "updated"))
-        except msgspec.ValidationError as exc:
-            results.append(ImportResult(ident if isinstance(ident, str) else None, "error", str(exc)))
-        except DomainError as exc:
-            detail = _render(request, exc).content
-            message = detail.get("detail") if isinstance(detail, dict) else None
-            results.append(ImportResult(ident if isinstance(ident, str) else None, "error", str(message)))
-    return ImportAnswer(results=results, imported=sum(r.status != "error" for r in results))
+            items.append((item.id, form_changes(item)))
+        except (msgspec.ValidationError, DomainError) as exc:
+            raise _import_error(request, position, raw, exc) from exc
+    results: list[ImportResult] = []
+    batch = ImportBatch()
+    async with reg.writing(principal.organization_id) as session:
+        for position, (name, changes) in enumerate(items):
+            try:
+                _, created = await reg.models.create_or_update(session, principal, name, changes, batch)
+            except DomainError as exc:
+                raise _import_error(request, position, form.models[position], exc) from exc
+            results.append(ImportResult(name, "created" if created else "updated"))
+        await reg.models.finish_import(session, principal, batch)
+    return ImportAnswer(results=results, imported=len(results))
+
+
+def _import_error(request: AnyRequest, position: int, raw: Any, exc: Exception) -> InvalidInput:
+    """The refusal of a whole import, naming the model that caused it (its position and id)."""
+    if isinstance(exc, DomainError):
+        rendered = _render(request, exc).content
+        reason = rendered.get("detail") if isinstance(rendered, dict) else None
+    else:
+        reason = str(exc)
+    ident = raw.get("id") if isinstance(raw, dict) else None
+    label = f"models[{position}]" + (f" ({ident[:256]})" if isinstance(ident, str) else "")
+    return InvalidInput(f"{label}: {reason or 'refused'}; nothing was imported.", "models")
 
 
 openwebui_router = Router(

@@ -59,7 +59,7 @@ class WebUIDeleteForm(msgspec.Struct, kw_only=True):
 
 
 class WebUIImportForm(msgspec.Struct, kw_only=True):
-    models: Annotated[list[Any], Meta(max_length=5000)]
+    models: Annotated[list[Any], Meta(max_length=10_000)]
 
 
 class WebUIThroughput(msgspec.Struct, kw_only=True):
