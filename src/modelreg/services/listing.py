@@ -9,41 +9,40 @@ Order: by `sort` (nulls last in both directions), ties by model_name ascending, 
 Two paths with identical results (tests compare them):
 - memory: the organization's snapshot (store/memory.py) is filtered in sorted order; results are
   memoized per snapshot and filter, so a repeated query costs a dictionary lookup;
-- SQL: organizations too large for memory get their custom models filtered, sorted and paged in SQL
-  (filters/to_sql.py), merged with the built-ins filtered in memory.
+- SQL: organizations too large for memory get their custom models filtered and sorted in SQL
+  (filters/to_sql.py) into an order of names merged with the built-ins filtered in memory; a page is a
+  slice of that order whose models alone are read (services/sql_listing.py).
+
+Unbounded lists are streamed (`stream`): the models come in batches, so a list of 100,000 models never
+exists whole in memory, neither as objects nor as one response body.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from functools import total_ordering
-from itertools import islice
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
 
 from modelreg.domain.access import can_read
 from modelreg.domain.errors import InvalidInput
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.evaluate import compile_predicate
-from modelreg.filters.fields import canonical_field, filter_row
+from modelreg.filters.fields import canonical_field
 from modelreg.filters.prefilter import RowIndex, flat_conditions
-from modelreg.filters.to_sql import order_by, to_sql
 from modelreg.filters.tree import Bundle, Condition
-from modelreg.store.access_sql import readable_sql
+from modelreg.services.sql_listing import FETCH_BATCH, Order, SqlOrders
 from modelreg.store.database import Database
 from modelreg.store.memory import ModelIndex, OrgModels
-from modelreg.store.rows import ModelViewRow
-from modelreg.store.views import model_from_view
 
-__all__ = ["Facets", "ListResult", "ModelListing", "Sort", "parse_sort"]
+__all__ = ["Facets", "ListResult", "ModelListing", "Sort", "Streamed", "parse_sort"]
 
 Entry = tuple[dict[str, Any], LLMModel]
 _MEMO_LIMIT = 256
+_MEMOIZABLE_LIST = 10_000
+"""Longer lists are streamed, never built whole (a whole body of 10,000 models is ~12 MB)."""
 _RESPONSE_BUDGET = 64 * 1024 * 1024  # bytes of memoized response bodies, all organizations together
 
 
@@ -73,6 +72,21 @@ class ListResult(msgspec.Struct):
     custom_count: int
 
 
+class Streamed:
+    """Everything a query matched, for an answer written batch by batch (services/sql_listing.py)."""
+
+    __slots__ = ("_batches", "memoizable", "total")
+
+    def __init__(self, total: int, batches: AsyncIterator[list[LLMModel]], memoizable: bool) -> None:
+        self.total = total
+        self._batches = batches
+        self.memoizable = memoizable
+        """Small and served from memory: worth building whole and memoizing (`cached_response`)."""
+
+    def batches(self) -> AsyncIterator[list[LLMModel]]:
+        return self._batches
+
+
 class Facets(msgspec.Struct):
     """How many of the matched models each provider and each model type has (most first)."""
 
@@ -96,30 +110,10 @@ def sort_entries(entries: Iterable[Entry], sort: Sort) -> list[Entry]:
     return present + missing
 
 
-@total_ordering
-class _Position:
-    """Orders one entry exactly as sort_entries and SQL's order_by do (for merging the two)."""
-
-    __slots__ = ("descending", "name", "value")
-
-    def __init__(self, value: Any, name: str, descending: bool) -> None:
-        self.value, self.name, self.descending = value, name, descending
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Position) and (self.value, self.name) == (other.value, other.name)
-
-    def __lt__(self, other: _Position) -> bool:
-        if (self.value is None) != (other.value is None):
-            return other.value is None
-        if self.value is not None and self.value != other.value:
-            return bool(self.value > other.value) if self.descending else bool(self.value < other.value)
-        return self.name < other.name
-
-
 class ModelListing:
     def __init__(self, index: ModelIndex, db: Database) -> None:
         self._index = index
-        self._db = db
+        self._sql = SqlOrders(index, db)
         self._responses: OrderedDict[Any, bytes] = OrderedDict()
         """Whole response bodies, keyed by the snapshot (serial) they came from: a new snapshot means new
         keys, and the old entries age out of this byte-bounded LRU."""
@@ -135,6 +129,17 @@ class ModelListing:
         matches = self._matches(snapshot, principal, tree, sort)
         page = matches.page(offset, limit)
         return ListResult([m for _, m in page], matches.total, matches.total - matches.custom, matches.custom)
+
+    async def stream(self, principal: Principal | None, tree: Bundle, sort: Sort) -> Streamed:
+        """Everything `tree` matches, in batches of models. The query runs here, so that a database fault
+        is answered before the first byte; the batches then read the models (SQL organizations)."""
+        snapshot = await self._index.org(principal.organization_id) if principal is not None else None
+        if snapshot is not None and not snapshot.in_memory:
+            assert principal is not None
+            order = await self._order(principal, snapshot, tree, sort)
+            return Streamed(len(order.items), self._sql.batches(principal, snapshot, order), memoizable=False)
+        models = [m for _, m in self._matches(snapshot, principal, tree, sort).page(0, None)]
+        return Streamed(len(models), _slices(models), memoizable=len(models) <= _MEMOIZABLE_LIST)
 
     async def facets(self, principal: Principal | None, tree: Bundle) -> Facets:
         """Counts per provider and model type over everything `tree` matches, memoized like the matches."""
@@ -254,47 +259,25 @@ class ModelListing:
 
     # ---- SQL ---------------------------------------------------------------------------------
 
+    async def _order(self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Order:
+        def builtins() -> list[Entry]:
+            if _needs_availability(tree, sort):
+                # Built-in availability depends on this organization's providers: not shareable.
+                predicate = compile_predicate(tree)
+                rows = zip(self._index.builtin_rows_for(snapshot), self._index.builtins_for(snapshot), strict=True)
+                return [e for e in sort_entries(rows, sort) if predicate(e[0])]
+            return [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
+
+        viewer = _viewer(principal)
+        return await self._sql.order(principal, snapshot, tree, sort.field, sort.descending, viewer, builtins)
+
     async def _run_sql(
         self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort, offset: int, limit: int | None
     ) -> ListResult:
-        if _needs_availability(tree, sort):
-            # Built-in availability depends on this organization's providers: not shareable.
-            predicate = compile_predicate(tree)
-            builtins = [
-                e
-                for e in sort_entries(
-                    zip(self._index.builtin_rows_for(snapshot), self._index.builtins_for(snapshot), strict=True),
-                    sort,
-                )
-                if predicate(e[0])
-            ]
-        else:
-            builtins = [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
-        async with self._db.read() as session:
-            dialect = session.get_bind().dialect.name
-            condition = (
-                (ModelViewRow.organization_id == principal.organization_id)
-                & readable_sql(principal)
-                & to_sql(tree, dialect)
-            )
-            custom_count = int(
-                await session.scalar(select(func.count()).select_from(ModelViewRow).where(condition)) or 0
-            )
-            query = select(ModelViewRow).where(condition).order_by(*order_by(sort.field, sort.descending, dialect))
-            if limit is not None:
-                query = query.limit(offset + limit)
-            figures = snapshot.throughput
-            customs = [
-                model_from_view(row, self._index.catalog, figures.get(row.model_name))
-                for row in await session.scalars(query)
-            ]
-        custom_entries = [(_row_of(model), model) for model in customs]
-        merged = heapq.merge(
-            builtins, custom_entries, key=lambda e: _Position(e[0][sort.field], e[1].name, sort.descending)
-        )
-        page = list(_page(merged, offset, limit))
-        total = len(builtins) + custom_count
-        return ListResult([m for _, m in page], total, len(builtins), custom_count)
+        order = await self._order(principal, snapshot, tree, sort)
+        window = order.items[offset:] if limit is None else order.items[offset : offset + limit]
+        models = await self._sql.resolve(principal, snapshot, window)
+        return ListResult(models, len(order.items), order.builtin_count, order.custom_count)
 
 
 _PER_ORGANIZATION = ("available_to_user", "average_tps", "average_ttft", "average_latency", "number_of_requests")
@@ -342,9 +325,6 @@ class Matches:
         return found[offset:]
 
 
-def _row_of(model: LLMModel) -> dict[str, Any]:
-    return filter_row(model, available=model.provider is not None)
-
-
-def _page(entries: Iterator[Entry], offset: int, limit: int | None) -> Iterator[Entry]:
-    return islice(entries, offset, None if limit is None else offset + limit)
+async def _slices(models: list[LLMModel]) -> AsyncIterator[list[LLMModel]]:
+    for start in range(0, len(models), FETCH_BATCH):
+        yield models[start : start + FETCH_BATCH]

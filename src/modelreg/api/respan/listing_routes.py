@@ -6,11 +6,13 @@ on the public catalog (never rate-limited, never 401: a key sent there is ignore
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
 
 from modelreg.api.common import (
     check_paging,
@@ -29,9 +31,9 @@ from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import normalized, parse_filters
 from modelreg.filters.tree import Bundle
-from modelreg.services.listing import ListResult, parse_sort
+from modelreg.services.listing import ListResult, Streamed, parse_sort
 
-__all__ = ["listing_handlers"]
+__all__ = ["listing_handlers", "streamed_json"]
 
 AnyRequest = Request[Any, Any, Any]
 DEFAULT_PAGE_SIZE = 100
@@ -81,6 +83,23 @@ def _wire_bytes(request: AnyRequest, model: LLMModel, principal: Principal | Non
     return msgspec.Raw(model_bytes(registry(request).index, model, principal))
 
 
+def streamed_json(
+    streamed: Streamed, encode: Callable[[LLMModel], bytes], prefix: bytes = b"[", suffix: bytes = b"]"
+) -> Stream:
+    """A JSON array of the streamed models (between `prefix` and `suffix`), written batch by batch: the
+    same bytes as encoding the whole list at once, with one batch in memory at a time."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        head = prefix
+        async for batch in streamed.batches():
+            if batch:
+                yield head + b",".join(encode(m) for m in batch)
+                head = b","
+        yield (prefix if head is prefix else b"") + suffix
+
+    return Stream(chunks(), media_type="application/json")
+
+
 async def _list(
     request: AnyRequest, raw_filters: Any, page: int, page_size: int, sort_by: str | None, everything: bool
 ) -> Response[Any]:
@@ -90,6 +109,13 @@ async def _list(
     principal = await principal_or_anonymous(request)
     offset = 0 if everything else page_offset(page, page_size)
     listing = registry(request).listing
+    if everything:
+        streamed = await listing.stream(principal, tree, sort)
+        if not streamed.memoizable:
+            # The envelope of a non-paged answer, its results array left open (dict order is kept).
+            head = {"count": streamed.total, "next": None, "previous": None, "current_filters": normalized(tree)}
+            prefix = msgspec.json.encode(head)[:-1] + b',"results":['
+            return streamed_json(streamed, lambda m: model_bytes(registry(request).index, m, principal), prefix, b"]}")
 
     async def build() -> bytes:
         result = await listing.run(principal, tree, sort, offset, None if everything else page_size)

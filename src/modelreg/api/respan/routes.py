@@ -42,7 +42,7 @@ from modelreg.api.price_routes import (
 )
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.import_routes import import_handlers
-from modelreg.api.respan.listing_routes import listing_handlers
+from modelreg.api.respan.listing_routes import listing_handlers, streamed_json
 from modelreg.api.respan.schemas import (
     RespanModel,
     RespanModelWrite,
@@ -117,6 +117,9 @@ async def list_models(
     principal = await require_principal(request)
     reg = registry(request)
     sort = parse_sort(sort_by)
+    streamed = await reg.listing.stream(principal, parse_filters(None), sort)
+    if not streamed.memoizable:
+        return streamed_json(streamed, lambda m: model_bytes(reg.index, m, principal))
 
     async def build() -> bytes:
         result = await reg.listing.run(principal, parse_filters(None), sort, 0, None)

@@ -1,0 +1,192 @@
+"""Lists of organizations too large for the in-memory index (store/memory.py, `in_memory=False`).
+
+A query's matches are kept as an *order*: the built-in entries and the names of the custom models, in
+sort order, nothing else. It is built once per snapshot, viewer, filters and sort with one SQL query
+that reads only names and the sort column (~8 bytes of list plus one name per model); any page is then
+a slice of it, and only the page's models are read from model_views, by name. So page 1,000 of
+100,000 models costs what page 1 costs, and a whole list can be streamed batch by batch without ever
+holding more than one batch of models.
+
+An order is keyed by its snapshot and by the organization's change counter (store/counters.py): a write
+to the organization, in this process or another, makes the next read build a new order; the old ones
+age out of a bounded LRU (`_ORDER_BUDGET` names, all
+organizations and queries together).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable
+from functools import total_ordering
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+
+from modelreg.domain.llm_model import LLMModel
+from modelreg.domain.principal import Principal
+from modelreg.filters.to_sql import SQL_COLUMNS, order_by, to_sql
+from modelreg.filters.tree import Bundle
+from modelreg.store.access_sql import readable_sql
+from modelreg.store.database import Database
+from modelreg.store.memory import ModelIndex, OrgModels, org_counter
+from modelreg.store.rows import ChangeCounterRow, ModelViewRow
+from modelreg.store.views import model_from_view
+
+__all__ = ["Entry", "MergePosition", "Order", "SqlOrders"]
+
+Entry = tuple[dict[str, Any], LLMModel]
+Item = Entry | str
+"""A built-in (its filter row and model) or a custom model's name."""
+_ORDER_BUDGET = 600_000
+"""Names held in orders, all organizations together (~50 MB at most)."""
+_PARTITION = 5_000
+FETCH_BATCH = 500
+"""Models read per query when a page or a stream resolves names (well under SQLite's variable limit)."""
+
+
+@total_ordering
+class MergePosition:
+    """Orders one entry exactly as SQL's order_by does (nulls last, then value, ties by name ascending)."""
+
+    __slots__ = ("descending", "name", "value")
+
+    def __init__(self, value: Any, name: str, descending: bool) -> None:
+        self.value, self.name, self.descending = value, name, descending
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MergePosition) and (self.value, self.name) == (other.value, other.name)
+
+    def __lt__(self, other: MergePosition) -> bool:
+        if (self.value is None) != (other.value is None):
+            return other.value is None
+        if self.value is not None and self.value != other.value:
+            return bool(self.value > other.value) if self.descending else bool(self.value < other.value)
+        return self.name < other.name
+
+
+class Order:
+    """One query's matches in sort order."""
+
+    __slots__ = ("builtin_count", "custom_count", "items")
+
+    def __init__(self, items: list[Item], custom_count: int) -> None:
+        self.items = items
+        self.custom_count = custom_count
+        self.builtin_count = len(items) - custom_count
+
+
+class SqlOrders:
+    def __init__(self, index: ModelIndex, db: Database) -> None:
+        self._index = index
+        self._db = db
+        self._orders: OrderedDict[Any, Order] = OrderedDict()
+        self._held = 0
+
+    async def order(
+        self,
+        principal: Principal,
+        snapshot: OrgModels,
+        tree: Bundle,
+        sort_field: str,
+        descending: bool,
+        viewer: Any,
+        builtins: Callable[[], list[Entry]],
+    ) -> Order:
+        """The matches of `tree` in this order: `builtins` (already filtered and sorted) merged with the
+        organization's custom models that `principal` may read and `tree` matches."""
+        async with self._db.read() as session:
+            # The organization's change counter, bumped by every write in its transaction: a write by
+            # another process shows at once, as when every page was read from SQL (one indexed lookup).
+            counter = await session.scalar(
+                select(ChangeCounterRow.value).where(ChangeCounterRow.name == org_counter(principal.organization_id))
+            )
+            key = (snapshot.serial, counter, viewer, msgspec.json.encode(tree), sort_field, descending)
+            found = self._orders.get(key)
+            if found is not None:
+                self._orders.move_to_end(key)
+                return found
+            dialect = session.get_bind().dialect.name
+            # Sorted by name, the name is the value: one column, plain strings, no row objects.
+            by_name = sort_field == "model_name"
+            columns = (ModelViewRow.model_name,) if by_name else (ModelViewRow.model_name, SQL_COLUMNS[sort_field])
+            query = (
+                select(*columns)
+                .where(
+                    (ModelViewRow.organization_id == principal.organization_id)
+                    & readable_sql(principal)
+                    & to_sql(tree, dialect)
+                )
+                .order_by(*order_by(sort_field, descending, dialect))
+            )
+            # Read in partitions from the cursor: never the whole result as rows at once.
+            names: list[Any] = []
+            values: list[Any] = names
+            if by_name:
+                async for part in (await session.stream_scalars(query)).partitions(_PARTITION):
+                    names.extend(part)
+            else:
+                values = []
+                async for rows in (await session.stream(query)).partitions(_PARTITION):
+                    names.extend(row[0] for row in rows)
+                    values.extend(row[1] for row in rows)
+        entries = builtins()
+        items: list[Item]
+        if entries:
+            merged: Iterable[tuple[Any, str, Item]] = heapq.merge(
+                ((e[0][sort_field], e[1].name, e) for e in entries),
+                zip(values, names, names, strict=True),
+                key=lambda t: MergePosition(t[0], t[1], descending),
+            )
+            items = [item for _, _, item in merged]
+        else:
+            items = names
+        order = Order(items, len(names))
+        del names, values
+        self._remember(key, order)
+        return order
+
+    def _remember(self, key: Any, order: Order) -> None:
+        if order.custom_count > _ORDER_BUDGET:
+            return
+        self._orders[key] = order
+        self._held += order.custom_count
+        while self._held > _ORDER_BUDGET:
+            _, dropped = self._orders.popitem(last=False)
+            self._held -= dropped.custom_count
+
+    async def resolve(self, principal: Principal, snapshot: OrgModels, items: Iterable[Item]) -> list[LLMModel]:
+        """The models of a slice of an order, in its order. A custom model deleted (or no longer readable)
+        since the order was built is left out; one changed meanwhile is read as it is now."""
+        items = list(items)
+        names = [item for item in items if isinstance(item, str)]
+        found: dict[str, LLMModel] = {}
+        if names:
+            figures = snapshot.throughput
+            catalog = self._index.catalog
+            async with self._db.read() as session:
+                for start in range(0, len(names), FETCH_BATCH):
+                    query = select(ModelViewRow).where(
+                        (ModelViewRow.organization_id == principal.organization_id)
+                        & ModelViewRow.model_name.in_(names[start : start + FETCH_BATCH])
+                        & readable_sql(principal)
+                    )
+                    for row in await session.scalars(query):
+                        found[row.model_name] = model_from_view(row, catalog, figures.get(row.model_name))
+        models: list[LLMModel] = []
+        for item in items:
+            if isinstance(item, str):
+                model = found.get(item)
+                if model is not None:
+                    models.append(model)
+            else:
+                models.append(item[1])
+        return models
+
+    async def batches(
+        self, principal: Principal, snapshot: OrgModels, order: Order, offset: int = 0
+    ) -> AsyncIterator[list[LLMModel]]:
+        """The order's models from `offset` on, FETCH_BATCH at a time (one short read per batch)."""
+        for start in range(offset, len(order.items), FETCH_BATCH):
+            yield await self.resolve(principal, snapshot, order.items[start : start + FETCH_BATCH])

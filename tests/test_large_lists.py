@@ -1,0 +1,130 @@
+"""Lists of organizations served by SQL (too large for the in-memory index; here forced with
+memory_index_max_models=0): paging over the memoized order (services/sql_listing.py) returns every
+model exactly once, with filters, sorts and a member's restricted visibility, equal to the memory
+path; pages follow writes; the streamed answers (GET /api/models/, list ?all=true) are the very bytes
+the memory path builds whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from conftest import Env, Org, make_settings
+from modelreg.app import create_app
+from modelreg.catalog.load import Catalog
+
+LIST = "/api/models/list/"
+CUSTOM = {"affiliation_category": {"operator": "", "value": ["custom"]}}
+CHEAP = {"input_cost": {"operator": "lt", "value": [3]}}
+MODELS = 60
+PAGE = 7
+
+
+@pytest.fixture
+async def sql_client(env: Env, catalog: Catalog) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(make_settings(env.database_url, memory_index_max_models=0), catalog)
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+async def _org(env: Env) -> tuple[Org, dict[str, str], set[str]]:
+    """An organization of MODELS custom models; a member who cannot read every third one."""
+    org = await env.org()
+    _, member_key = await env.member(org)
+    hidden = set()
+    for i in range(MODELS):
+        name = f"large-{i:03d}" if i % 2 else f"Large/{i:03d}"
+        body: dict[str, Any] = {"model_name": name, "base_model_name": "gpt-4o", "input_cost": (i * 7) % 6}
+        if i % 3 == 0:
+            body["access_grants"] = []
+            hidden.add(name)
+        r = await env.client.post("/api/models/", json=body, headers=org.headers)
+        assert r.status_code == 201, r.text
+    return org, {"Authorization": f"Bearer {member_key}"}, hidden
+
+
+async def _all_pages(
+    client: AsyncTestClient[Any], headers: dict[str, str], body: dict[str, Any], sort: str, size: int = PAGE
+) -> Any:
+    names: list[str] = []
+    page, count = 1, None
+    while True:
+        params: dict[str, Any] = {"page": page, "page_size": size, "sort_by": sort}
+        r = await client.post(LIST, params=params, json=body, headers=headers)
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert count in (None, data["count"])
+        count = data["count"]
+        names += [m["model_name"] for m in data["results"]]
+        if data["next"] is None:
+            assert len(names) == count
+            return names
+        page += 1
+
+
+async def test_pages_list_every_model_once_like_the_memory_path(env: Env, sql_client: AsyncTestClient[Any]) -> None:
+    org, member, hidden = await _org(env)
+    for headers, who in ((org.headers, "admin"), (member, "member")):
+        for filters in ({**CUSTOM}, {**CUSTOM, **CHEAP}):
+            for sort in ("model_name", "-input_cost"):
+                paged = await _all_pages(sql_client, headers, {"filters": filters}, sort)
+                assert len(paged) == len(set(paged)), (who, sort, "a model listed twice")
+                everything = {"all": "true", "sort_by": sort}
+                whole = await sql_client.post(LIST, params=everything, json={"filters": filters}, headers=headers)
+                assert [m["model_name"] for m in whole.json()["results"]] == paged
+                memory = await _all_pages(env.client, headers, {"filters": filters}, sort)
+                assert paged == memory, (who, filters, sort)
+                if who == "member":
+                    assert not hidden & set(paged)
+                elif filters == CUSTOM:
+                    assert len(paged) == MODELS
+        # Built-ins merged with custom models: every page of the unfiltered list, against the memory path.
+        unfiltered = await _all_pages(sql_client, headers, {}, "-input_cost", 997)
+        assert unfiltered == await _all_pages(env.client, headers, {}, "-input_cost", 997)
+
+
+async def test_pages_follow_writes_between_them(env: Env, sql_client: AsyncTestClient[Any]) -> None:
+    """Pages are offsets into the current list (the Respan contract): a model created after the pages
+    already read shows on a later page, one deleted is gone from the next page read."""
+    org, _, _ = await _org(env)
+    body = {"filters": CUSTOM}
+    first = await sql_client.post(LIST, params={"page": 1, "page_size": PAGE}, json=body, headers=org.headers)
+    seen = [m["model_name"] for m in first.json()["results"]]
+    late = {"model_name": "zz-late", "base_model_name": "gpt-4o"}
+    r = await env.client.post("/api/models/", json=late, headers=org.headers)
+    assert r.status_code == 201
+    assert (await env.client.delete("/api/models/large-059/", headers=org.headers)).status_code == 204
+    rest = await _all_pages(sql_client, org.headers, body, "model_name")
+    assert rest[:PAGE] == seen
+    assert "zz-late" in rest and "large-059" not in rest and len(rest) == MODELS
+
+
+async def test_streamed_lists_are_the_bytes_of_the_whole_answer(env: Env, sql_client: AsyncTestClient[Any]) -> None:
+    org, member, _ = await _org(env)
+    for headers in (org.headers, member):
+        for sort in ("model_name", "-input_cost"):
+            streamed = await sql_client.get("/api/models/", params={"sort_by": sort}, headers=headers)
+            whole = await env.client.get("/api/models/", params={"sort_by": sort}, headers=headers)
+            assert streamed.status_code == whole.status_code == 200
+            assert "content-length" not in streamed.headers  # written batch by batch
+            assert streamed.headers["content-type"].startswith("application/json")
+            assert streamed.content == whole.content
+        for filters in ({}, CHEAP, {"model_name": {"operator": "", "value": ["none-such"]}}):
+            streamed = await sql_client.post(LIST, params={"all": "true"}, json={"filters": filters}, headers=headers)
+            whole = await env.client.post(LIST, params={"all": "true"}, json={"filters": filters}, headers=headers)
+            assert streamed.status_code == whole.status_code == 200
+            assert streamed.content == whole.content
+
+
+async def test_bad_paging_is_400(env: Env, sql_client: AsyncTestClient[Any]) -> None:
+    org = await env.org()
+    for params, field in (({"page_size": 0}, "page_size"), ({"page_size": 1001}, "page_size"), ({"page": 0}, "page")):
+        r = await sql_client.post(LIST, params=params, json={}, headers=org.headers)
+        assert r.status_code == 400, r.text
+        assert field in r.text
+    r = await sql_client.get("/api/v1/models/list", params={"page": 0}, headers=org.headers)
+    assert r.status_code == 400, r.text
