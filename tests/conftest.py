@@ -180,6 +180,47 @@ async def env(database_url: str, catalog: Catalog) -> AsyncIterator[Env]:
     await _wipe(database_url)
 
 
+# Modules that start processes (live servers, Chromium, the fuzzer) and take long for their few tests. `make test`
+# runs `-n 2 --dist loadscope --no-loadscope-reorder`: a module is one unit of work, handed out in collection
+# order, so these go first (longest first) and the many short modules fill in behind them. By test count alone
+# (xdist's default) the fuzzer's two tests came last and one worker ran them alone at the end. Add a new module
+# here when it starts a server or a browser.
+SLOW_FIRST = (
+    "test_schemathesis.py",
+    "test_console.py",
+    "test_gateway.py",
+    "test_db_faults.py",
+    "test_replicas.py",
+    "test_respan_client.py",
+    "test_gateway_matrix.py",
+    "test_metering_durability.py",
+    "test_cli.py",
+    "test_metering_cases.py",
+    "test_openai_surface.py",
+    "test_pricing_tiers.py",
+    "test_respan_client_lists.py",
+    "test_groups_cli.py",
+    "test_catalog_sync.py",
+    "test_request_ids.py",
+    "test_metering.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each module's tests together (in their order), modules from SLOW_FIRST first, then the most tests first."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+
+    def rank(item: pytest.Item) -> tuple[int, int, str]:
+        name = item.path.name
+        slow = SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+        return slow, -counts[name], name
+
+    items.sort(key=rank)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("MODELREG_SECRET_KEY", SECRET)
     del config
