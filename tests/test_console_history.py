@@ -114,6 +114,10 @@ async def test_writers_see_history_and_restore_through_the_service(console: tupl
     api = (await client.get("/api/models/m/revisions/", headers=world.admin)).json()["results"][0]
     assert api["revision"] == 3 and api["action"] == "restore"
     assert api["via"] == "console" and api["actor_user_id"] == world.users["writer"]
+    # People, not ids: each revision names its author by email.
+    shown = (await client.get("/ui/history/m")).text
+    assert "<td>writer@history.example</td>" in shown and "<td>admin@history.example</td>" in shown
+    assert f"<td>{world.users['writer']}</td>" not in shown
     # No CSRF token: refused, nothing written.
     forged = await client.post("/ui/restore/m", data={"revision": "2", "etag": _etag(done.text)})
     assert forged.status_code == 403
@@ -164,6 +168,15 @@ async def test_audit_log_page_for_admins(console: tuple[Any, World]) -> None:
     assert "0 entries" in future.text
     bad = await client.get("/ui/admin/audit?start_time=yesterday")
     assert bad.status_code == 400 and "start_time" in bad.text
+    assert "admin@history.example</td>" in first.text  # the email, the id on hover
+    # The model's history is paged the same way (52 revisions: 50 newest, then 2), each older one restorable.
+    newest = await client.get("/ui/history/m")
+    assert "52 revisions, page 1" in newest.text and newest.text.count('id="revision-') == 50
+    assert 'id="revision-52"' in newest.text and 'id="revision-3"' in newest.text and ">Older<" in newest.text
+    assert newest.text.count(">Restore</button>") == 49  # not the current one
+    oldest = await client.get("/ui/history/m?page=2")
+    assert oldest.text.count('id="revision-') == 2 and 'id="revision-1"' in oldest.text
+    assert oldest.text.count(">Restore</button>") == 2 and ">Newer<" in oldest.text and ">Older<" not in oldest.text
     # Members are refused; another organization's admin sees none of these entries.
     await _sign_in(client, email="member@history.example", password=PASSWORD)
     assert (await client.get("/ui/admin/audit")).status_code == 403

@@ -145,15 +145,15 @@ async def model_revisions(request: AnyRequest, name: str) -> RevisionPage:
     page, page_size = _int_query(request, "page", 1), _int_query(request, "page_size", 100)
     check_paging(page, page_size)
     reg = registry(request)
-    async with reg.db.read() as session:
-        rows = await reg.models.revisions(session, principal, path_name(name))
     start = page_offset(page, page_size)
-    previous = previous_page(page, page_size, len(rows))
+    async with reg.db.read() as session:
+        count, rows = await reg.models.revisions(session, principal, path_name(name), offset=start, limit=page_size)
+    previous = previous_page(page, page_size, count)
     return RevisionPage(
-        count=len(rows),
-        next=page_link(request, page + 1, page_size) if start + page_size < len(rows) else None,
+        count=count,
+        next=page_link(request, page + 1, page_size) if start + page_size < count else None,
         previous=page_link(request, previous, page_size) if previous else None,
-        results=[_revision(row) for row in rows[start : start + page_size]],
+        results=[_revision(row) for row in rows],
     )
 
 

@@ -257,3 +257,14 @@ async def organization_principals(session: AsyncSession, organization_id: str) -
     users = set(await session.scalars(select(UserRow.id).where(UserRow.organization_id == organization_id)))
     groups = set(await session.scalars(select(GroupRow.id).where(GroupRow.organization_id == organization_id)))
     return users, groups
+
+
+async def emails_of(session: AsyncSession, organization_id: str, user_ids: set[str]) -> dict[str, str]:
+    """The emails of those of `user_ids` that are users of this organization (pages show people, not ids;
+    an id from elsewhere, e.g. a platform-wide write, stays an id)."""
+    if not user_ids:
+        return {}
+    query = select(UserRow.id, UserRow.email).where(
+        UserRow.organization_id == organization_id, UserRow.id.in_(user_ids)
+    )
+    return {row.id: row.email for row in await session.execute(query)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.domain.grants import Grant
@@ -88,13 +88,15 @@ async def record_change(
     )
 
 
-async def list_revisions(session: AsyncSession, organization_id: str, model_pk: int) -> list[ModelRevisionRow]:
-    query = (
-        select(ModelRevisionRow)
-        .where(ModelRevisionRow.organization_id == organization_id, ModelRevisionRow.model_pk == model_pk)
-        .order_by(ModelRevisionRow.revision.desc())
-    )
-    return list(await session.scalars(query))
+async def list_revisions(
+    session: AsyncSession, organization_id: str, model_pk: int, *, offset: int, limit: int
+) -> tuple[int, list[ModelRevisionRow]]:
+    """How many revisions the model has, and one page of them, newest first (paged in SQL: a model
+    written every minute for a year has half a million)."""
+    where = (ModelRevisionRow.organization_id == organization_id, ModelRevisionRow.model_pk == model_pk)
+    count = await session.scalar(select(func.count()).select_from(ModelRevisionRow).where(*where))
+    query = select(ModelRevisionRow).where(*where).order_by(ModelRevisionRow.revision.desc())
+    return count or 0, list(await session.scalars(query.offset(offset).limit(limit)))
 
 
 async def find_revision(

@@ -285,11 +285,14 @@ class ModelService:
 
     # ---- history -----------------------------------------------------------------------------
 
-    async def revisions(self, session: AsyncSession, principal: Principal, name: str) -> list[ModelRevisionRow]:
-        """The model's revisions, newest first. They hold params and grants, so only its writers may read
-        them (domain/access.py: unreadable answers like missing, readable but not writable is refused)."""
+    async def revisions(
+        self, session: AsyncSession, principal: Principal, name: str, *, offset: int, limit: int
+    ) -> tuple[int, list[ModelRevisionRow]]:
+        """How many revisions the model has and one page of them, newest first. They hold params and grants,
+        so only its writers may read them (domain/access.py: unreadable answers like missing, readable but not
+        writable is refused)."""
         row, _, _ = await self._writable(session, principal, name, "modified")
-        return await list_revisions(session, principal.organization_id, row.pk)
+        return await list_revisions(session, principal.organization_id, row.pk, offset=offset, limit=limit)
 
     async def restore(
         self, session: AsyncSession, principal: Principal, name: str, revision: int, if_match: str | None

@@ -19,13 +19,14 @@ from modelreg.api.common import path_name, registry
 from modelreg.api.history_routes import audit_filters
 from modelreg.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from modelreg.domain.org_access import require
-from modelreg.services import audit
+from modelreg.services import audit, identity
 from modelreg.ui.web import page, redirect, signed_in
 
 __all__ = ["history_handlers"]
 
 AnyRequest = Request[Any, Any, Any]
 AUDIT_PAGE_SIZE = 50
+REVISIONS_PAGE_SIZE = 50
 OBJECT_TYPES = ("model", "provider", "group", "user", "api_key", "organization", "catalog")
 
 
@@ -36,27 +37,49 @@ def _changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> lis
     ]
 
 
+def _page_number(request: AnyRequest) -> int:
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else 1
+
+
 @get("/ui/history/{name:path}", include_in_schema=False)
 async def history_page(request: AnyRequest, name: FromPath[str]) -> Template:
     principal = await signed_in(request)
     reg = registry(request)
     target = path_name(name)
+    number = _page_number(request)
     async with reg.db.read() as session:
-        rows = await reg.models.revisions(session, principal, target)
+        total, rows = await reg.models.revisions(
+            session, principal, target, offset=(number - 1) * REVISIONS_PAGE_SIZE, limit=REVISIONS_PAGE_SIZE
+        )
+        emails = await identity.emails_of(
+            session, principal.organization_id, {row.actor_user_id for row in rows if row.actor_user_id}
+        )
     model = await reg.models.get(principal, target)
     revisions = [
         {
             "revision": row.revision,
             "action": row.action,
             "at": row.at,
-            "actor": row.actor_user_id,
+            "actor": emails.get(row.actor_user_id, row.actor_user_id) if row.actor_user_id else None,
             "via": row.via,
             "changes": _changes(row.before, row.after),
-            "restorable": row.after is not None and row.revision != rows[0].revision,
+            "restorable": row.after is not None and not (number == 1 and row is rows[0]),
         }
         for row in rows
     ]
-    return page(request, "history.html", principal, title=f"History of {model.name}", model=model, revisions=revisions)
+    return page(
+        request,
+        "history.html",
+        principal,
+        title=f"History of {model.name}",
+        model=model,
+        revisions=revisions,
+        total=total,
+        number=number,
+        newer=f"?page={number - 1}" if number > 1 else None,
+        older=f"?page={number + 1}" if number * REVISIONS_PAGE_SIZE < total else None,
+    )
 
 
 @post("/ui/restore/{name:path}", include_in_schema=False)
@@ -88,8 +111,7 @@ async def audit_page(request: AnyRequest) -> Template:
         return (query.get(key) or "").strip() or None
 
     shown = {key: value(key) or "" for key in ("object_type", "object_id", "actor", "start_time", "end_time")}
-    raw_page = query.get("page", "1")
-    number = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) <= 6 and int(raw_page) > 0 else 1
+    number = _page_number(request)
     error = ""
     total, entries = 0, []
     try:
@@ -103,10 +125,14 @@ async def audit_page(request: AnyRequest) -> Template:
             total, rows = await audit.search(
                 session, principal.organization_id, filters, (number - 1) * AUDIT_PAGE_SIZE, AUDIT_PAGE_SIZE
             )
+            emails = await identity.emails_of(
+                session, principal.organization_id, {row.actor_user_id for row in rows if row.actor_user_id}
+            )
         entries = [
             {
                 "at": row.at,
-                "actor": row.actor_user_id,
+                "actor": emails.get(row.actor_user_id, row.actor_user_id) if row.actor_user_id else None,
+                "actor_id": row.actor_user_id,
                 "via": row.via,
                 "request_id": row.request_id,
                 "action": row.action,
