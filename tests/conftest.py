@@ -7,6 +7,7 @@ migrations once per backend; rows are deleted after each test because the app co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -155,27 +156,34 @@ class Env:
         return user.id, key.api_key
 
 
-_apps: dict[str, Litestar] = {}
+_idle_apps: dict[Settings, Litestar] = {}
 
 
-def fresh_app(database_url: str, catalog: Catalog) -> Litestar:
-    """The app of `create_app(make_settings(database_url), catalog)` with nothing left from an earlier test.
+@contextlib.asynccontextmanager
+async def app_client(
+    database_url: str, catalog: Catalog, *, base_url: str = "http://testserver.local", **overrides: Any
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """A test client of `create_app(make_settings(database_url, **overrides), catalog)`, started and stopped.
 
-    Building the routes costs ~0.5 s, so each worker builds this app once per backend; every use gets a
-    fresh registry (database engine, caches, rate limiters, meter, sessions: everything a request or the
-    lifespan touches) and an app state holding nothing else, so tests never see each other's state.
+    Building the routes costs ~0.5-1 s, so an app is reused by later tests with the same settings (per worker);
+    each use gets a fresh registry (database engine, caches, rate limiters, meter, sessions: everything a request
+    or the lifespan touches) and an app state holding nothing else, so tests never see each other's state. An
+    app in use is never handed out twice: a test running two apps with the same settings gets two.
     """
-    app = _apps.get(database_url)
-    if app is None:
-        app = _apps[database_url] = create_app(make_settings(database_url), catalog)
+    settings = make_settings(database_url, **overrides)
+    app = _idle_apps.pop(settings, None) or create_app(settings, catalog)
     app.state.clear()
-    app.state.registry = build_registry(make_settings(database_url), catalog)
-    return app
+    app.state.registry = build_registry(settings, catalog)
+    try:
+        async with AsyncTestClient(app=app, base_url=base_url) as client:
+            yield client
+    finally:
+        _idle_apps[settings] = app
 
 
 @pytest.fixture
 async def env(database_url: str, catalog: Catalog) -> AsyncIterator[Env]:
-    async with AsyncTestClient(app=fresh_app(database_url, catalog)) as client:
+    async with app_client(database_url, catalog) as client:
         yield Env(client, database_url)
     await _wipe(database_url)
 
@@ -226,4 +234,4 @@ def pytest_configure(config: pytest.Config) -> None:
     del config
 
 
-__all__ = ["Env", "Org", "asyncio", "make_settings"]
+__all__ = ["Env", "Org", "app_client", "asyncio", "make_settings"]
