@@ -217,6 +217,7 @@ def test_from_litellm_builds_a_full_snapshot() -> None:
         "cache_hit_input_cost": 1.25,
         "cache_creation_input_cost": None,
         "pricing_tiers": [],
+        "dated_prices": [],
         "streaming_support": 1,
         "function_call": 1,
         "image_support": 1,
@@ -504,8 +505,9 @@ def snapshot_with(model: dict[str, Any] | None = None, **top: Any) -> dict[str, 
     [
         ([], r"modelreg catalog: expected a JSON object, got array"),
         (
-            snapshot_with(format="modelreg-catalog/3"),
-            r"format must be one of 'modelreg-catalog/1', 'modelreg-catalog/2', got 'modelreg-catalog/3'",
+            snapshot_with(format="modelreg-catalog/4"),
+            r"format must be one of 'modelreg-catalog/1', 'modelreg-catalog/2', 'modelreg-catalog/3', "
+            r"got 'modelreg-catalog/4'",
         ),
         ({"format": FORMAT, "sources": {}, "providers": {}}, r"modelreg catalog: missing required field 'models'"),
         (snapshot_with(extra=1), r"modelreg catalog: unknown field\(s\) 'extra'"),

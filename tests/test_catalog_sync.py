@@ -139,12 +139,15 @@ def test_missing_source(workdir: Path) -> None:
 
 
 def test_a_format_1_catalog_is_accepted_and_installed_as_the_current_format(workdir: Path) -> None:
-    """A catalog written before tiers existed (format 1) still syncs: the same models, without tiers."""
+    """A catalog written before tiers and dated prices existed (format 1) still syncs: the same models, without
+    tiers or dated prices."""
     snapshot: dict[str, Any] = json.loads(SNAPSHOT_PATH.read_text())
-    tiered = sorted(m["model_name"] for m in snapshot["models"] if m["pricing_tiers"])
+    tiered = sorted(m["model_name"] for m in snapshot["models"] if m["pricing_tiers"] or m["dated_prices"])
     assert tiered
     old = {**snapshot, "format": "modelreg-catalog/1"}
-    old["models"] = [{k: v for k, v in m.items() if k != "pricing_tiers"} for m in snapshot["models"]]
+    old["models"] = [
+        {k: v for k, v in m.items() if k not in ("pricing_tiers", "dated_prices")} for m in snapshot["models"]
+    ]
     path = workdir / "old.json"
     path.write_text(json.dumps(old))
     dry = sync(workdir, "--from", str(path), "--dry-run")
@@ -154,7 +157,7 @@ def test_a_format_1_catalog_is_accepted_and_installed_as_the_current_format(work
     assert (report["added"], report["removed"]) == (0, 0)
     real = sync(workdir, "--from", str(path))
     assert real.returncode == 0, real.stderr
-    # Back to the shipped (format 2) catalog: exactly the tiered models change again.
+    # Back to the shipped (format 3) catalog: exactly the tiered and dated models change again.
     back = sync(workdir, "--from", str(SNAPSHOT_PATH), "--dry-run")
     assert json.loads(back.stdout)["changed_models"] == tiered
     # A format-1 file may not carry format-2 fields.

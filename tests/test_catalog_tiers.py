@@ -37,7 +37,7 @@ def _model(snapshot: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_litellm_thresholds_become_tiers() -> None:
     snapshot = from_litellm(LONG_CONTEXT)
-    assert snapshot["format"] == FORMAT == "modelreg-catalog/2"
+    assert snapshot["format"] == FORMAT == "modelreg-catalog/3"
     assert _model(snapshot, "gemini/gemini-x")["pricing_tiers"] == [
         {
             "above_input_tokens": 128_000,

@@ -194,6 +194,12 @@ async def _revoke_key(env: Env, org: Org) -> Any:
     return await call(env, org, "DELETE", f"/api/keys/{key_id}", expect=200)
 
 
+async def _unschedule_price(env: Env, org: Org) -> Any:
+    body = {"effective_from": "2999-01-01T00:00:00Z", "input_cost": 7}
+    entry = (await call(env, org, "POST", "/api/models/m/prices/", body, 201)).json()
+    return await call(env, org, "DELETE", f"/api/models/m/prices/{entry['id']}/", expect=204)
+
+
 async def _change_role(env: Env, org: Org) -> Any:
     return await call(env, org, "PATCH", f"/api/users/{await _member(env, org)}", {"role": "admin"})
 
@@ -249,6 +255,18 @@ WRITE_ROUTES: list[tuple[str, Step, list[tuple[str, str, str]], dict[str, Any]]]
         _route("POST", "/api/models/m/revisions/1/restore/"),
         [("model", "m", "restore")],
         {"input_cost": 1.0},
+    ),
+    (
+        "schedule a price",
+        _route("POST", "/api/models/m/prices/", {"effective_from": "2999-01-01T00:00:00Z", "input_cost": 7}, 201),
+        [("model", "m", "schedule_price")],
+        {"effective_from": "2999-01-01T00:00:00+00:00", "input_cost": 7.0, "output_cost": None},
+    ),
+    (
+        "delete a scheduled price",
+        _unschedule_price,
+        [("model", "m", "schedule_price"), ("model", "m", "unschedule_price")],
+        {"input_cost": 7.0},
     ),
     (
         "open webui seed update",
@@ -355,7 +373,7 @@ async def test_every_write_route_records_one_entry_and_no_secret(
     ] == expected, label
     assert len(fresh) == len(expected), [(r.object_type, r.action) for r in fresh]
     entry = fresh[-1]  # the entry of the step's last request
-    state = entry.after if entry.action != "delete" else entry.before
+    state = entry.after if entry.after is not None else entry.before  # a delete keeps what was there
     assert state is not None and {k: state.get(k) for k in shown} == shown
     if entry.object_type != "catalog":
         assert entry.organization_id == org.organization_id
@@ -464,8 +482,8 @@ COVERED = {
     ("POST", "/api/models"),
     ("PATCH", "/api/models/{model_name:path}"),
     ("PUT", "/api/models/{model_name:path}"),
-    ("DELETE", "/api/models/{model_name:path}"),
-    ("POST", "/api/models/{model_name:path}"),  # .../revisions/{n}/restore/ (and the status read)
+    ("DELETE", "/api/models/{model_name:path}"),  # and .../prices/{id}/
+    ("POST", "/api/models/{model_name:path}"),  # .../revisions/{n}/restore/, .../prices/ (and the status read)
     ("POST", "/api/models/model/update"),
     ("POST", "/api/v1/models/model/update"),
     ("POST", "/api/v1/models/create"),

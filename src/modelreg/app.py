@@ -7,7 +7,8 @@ import contextlib
 import functools
 import importlib.metadata
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +216,12 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
-def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, catalog: Catalog | None = None, clock: Callable[[], float] = time.time
+) -> Litestar:
+    """`clock`: unix time as the registry sees it (tests inject one to move through dated prices)."""
     settings = settings or load_settings()
-    reg = build_registry(settings, catalog or load_catalog())
+    reg = build_registry(settings, catalog or load_catalog(), clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -233,6 +237,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         watcher = asyncio.create_task(_watch_changes(reg, seen, wake))
         meter = asyncio.create_task(_run_meter(reg))
         pruner = asyncio.create_task(_prune_audit_log(reg))
+        price_clock = asyncio.create_task(reg.prices.run(settings.price_poll_seconds))
         scheduled = None
         if settings.catalog_sync_url:
             scheduled = asyncio.create_task(
@@ -256,6 +261,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             if listener is not None:
                 await _stop(listener)
             await _stop(pruner)
+            await _stop(price_clock)
             if scheduled is not None:
                 await _stop(scheduled)
             await _stop(watcher)

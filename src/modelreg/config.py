@@ -81,6 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """How often the meter writes its per-minute sums and recomputes throughput (and on shutdown)."""
     throughput_window_hours: float = 24.0
     """The rolling window `throughput` covers."""
+    price_poll_seconds: float = 30.0
+    """How often each process looks for scheduled prices written by other processes (its own wake it at once;
+    an entry is applied at its time by the process that knows of it)."""
     audit_retention_days: int = 365
     """Audit log entries older than this are pruned (at start and hourly); model revisions are kept."""
     db_connect_timeout: float = 3.0
@@ -173,6 +176,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "metrics": environ.get("MODELREG_METRICS", "admin").strip().lower(),
         "public_status": _flag(environ.get("MODELREG_PUBLIC_STATUS", "true"), "MODELREG_PUBLIC_STATUS"),
         "audit_retention_days": int(environ.get("MODELREG_AUDIT_RETENTION_DAYS", "365")),
+        "price_poll_seconds": float(environ.get("MODELREG_PRICE_POLL_SECONDS", "30")),
         "session_ttl_seconds": int(environ.get("MODELREG_SESSION_TTL_SECONDS", "43200")),
         "secure_cookies": _flag(environ.get("MODELREG_SECURE_COOKIES", "false"), "MODELREG_SECURE_COOKIES"),
         "signin_rate_limit": environ.get("MODELREG_SIGNIN_RATE_LIMIT", "10/60"),
@@ -187,6 +191,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     settings.signin_limit()
     if not settings.usage_flush_seconds > 0 or not 0 < settings.throughput_window_hours <= 24 * 90:
         raise ValueError("MODELREG_USAGE_FLUSH_SECONDS must be > 0 and MODELREG_THROUGHPUT_WINDOW_HOURS in (0, 2160]")
+    if not 0 < settings.price_poll_seconds <= 3600:
+        raise ValueError("MODELREG_PRICE_POLL_SECONDS must be in (0, 3600]")
     if settings.log_format not in ("text", "json"):
         raise ValueError("MODELREG_LOG_FORMAT must be text or json")
     if settings.metrics not in ("admin", "off"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from modelreg.services.console_sessions import ConsoleSessions
 from modelreg.services.listing import ModelListing
 from modelreg.services.metering import Meter
 from modelreg.services.models import ModelService
+from modelreg.services.price_schedule import PriceSchedule
 from modelreg.services.providers import ProviderService
 from modelreg.services.usage_reports import UsageReports
 from modelreg.store.database import Database
@@ -46,6 +48,9 @@ class Registry:
     usage_reports: UsageReports
     console_sessions: ConsoleSessions
     signin_limiter: RateLimiter
+    prices: PriceSchedule
+    clock: Callable[[], float] = time.time
+    """Unix time as the registry sees it (prices in force, calls' start times); tests inject their own."""
     catalog_version: int = 0
     catalog_sync: SyncStatus = field(default_factory=SyncStatus)
     """What the scheduled catalog sync did (catalog/scheduled.py)."""
@@ -67,7 +72,7 @@ class Registry:
         self.index.invalidate(organization_id)
 
 
-def build_registry(settings: Settings, catalog: Catalog) -> Registry:
+def build_registry(settings: Settings, catalog: Catalog, clock: Callable[[], float] = time.time) -> Registry:
     db = Database(settings.database_url, database_timeouts(settings))
     tokens = TokenIssuer(
         derive_key(settings.secret_key, "jwt-signing"),
@@ -85,7 +90,7 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         tokens=tokens,
         authenticator=authenticator,
         index=index,
-        models=ModelService(index, db),
+        models=ModelService(index, db, clock),
         providers=ProviderService(box, index, upstreams),
         listing=ModelListing(index, db),
         anonymous_limiter=RateLimiter(*settings.rate_limit()),
@@ -94,4 +99,6 @@ def build_registry(settings: Settings, catalog: Catalog) -> Registry:
         usage_reports=UsageReports(db),
         console_sessions=ConsoleSessions(db, authenticator, settings.session_ttl_seconds),
         signin_limiter=RateLimiter(*settings.signin_limit()),
+        prices=PriceSchedule(db, index, clock),
+        clock=clock,
     )

@@ -27,10 +27,13 @@ from modelreg.api.contract import documented
 from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
+from modelreg.domain.pricing import TIER_PRICE_FIELDS
 from modelreg.domain.principal import Principal
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Call, TokenUsage, Totals, call_cost, outcome_of
 from modelreg.gateway.routing import upstream_provider
+from modelreg.registry import Registry
+from modelreg.services.price_history import ChainPrices
 from modelreg.services.usage_reports import MAX_WINDOW_SECONDS, Window, iso, parse_time, parse_window, summed
 from modelreg.store.rows import UsageMinuteRow
 
@@ -203,9 +206,11 @@ async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
     if not logs or len(logs) > MAX_LOGS:
         raise InvalidInput(f"Send between 1 and {MAX_LOGS} request logs.", "non_field_errors")
     reg = registry(request)
+    await reg.prices.catch_up()
     snapshot = await reg.index.org(principal.organization_id)
-    now = time.time()
+    now = reg.clock()
     calls: list[Call] = []
+    dated: dict[str, ChainPrices] = {}
     for log in logs:
         model = await reg.models.get(principal, log.model)  # NotFound: 404 like any missing object
         provider_id = _reported_provider(model, log.provider_id, snapshot.providers)
@@ -223,7 +228,7 @@ async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
             usage=usage,
             ttft=log.time_to_first_token,
             latency=log.latency,
-            cost=call_cost(model, usage),
+            cost=await _cost_at(reg, principal.organization_id, model, usage, at, dated),
             at=at,
         )
         calls.append(call)
@@ -231,6 +236,21 @@ async def create_request_logs(request: AnyRequest) -> RequestLogsAccepted:
     for call in calls:
         reg.meter.record(call, public=False)
     return RequestLogsAccepted(accepted=len(calls))
+
+
+async def _cost_at(
+    reg: Registry, organization_id: str, model: LLMModel, usage: TokenUsage, at: float, dated: dict[str, ChainPrices]
+) -> float | None:
+    """The cost at the prices in force when the call started (a log may report a call from before a price
+    change); each model's dated prices are read once per batch."""
+    chain = dated.get(model.name)
+    if chain is None:
+        chain = dated[model.name] = await reg.prices.chain_prices(organization_id, model)
+    prices = chain.at(at)
+    in_force = msgspec.structs.replace(
+        model, **{f: getattr(prices, f) for f in TIER_PRICE_FIELDS}, pricing_tiers=prices.pricing_tiers or ()
+    )
+    return call_cost(in_force, usage)
 
 
 def _reported_provider(model: LLMModel, given: str | None, providers: dict[str, Provider]) -> str:

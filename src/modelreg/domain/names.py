@@ -18,9 +18,9 @@ __all__ = [
 MAX_NAME_LENGTH = 256
 # Routes that sit beside /api/models/{model_name}/: a model with such a name could never be addressed.
 RESERVED_MODEL_NAMES = frozenset({"list", "summary", "public", "model/update"})
-# Suffix routes (`<name>/status/`, `<name>/revisions/`, `<name>/revisions/<n>/restore/`): a model named with
-# such a last segment would be shadowed by them.
-RESERVED_LAST_SEGMENTS = frozenset({"status", "revisions", "restore"})
+# Suffix routes (`<name>/status/`, `<name>/revisions/`, `<name>/revisions/<n>/restore/`, `<name>/prices/`,
+# `<name>/prices/<id>/`): a model named with such a last segment would be shadowed by them.
+RESERVED_LAST_SEGMENTS = frozenset({"status", "revisions", "restore", "prices"})
 
 
 def could_be_stored(value: str) -> bool:
@@ -52,6 +52,11 @@ def validate_path_id(value: str, field: str) -> str:
 
 def validate_model_name(value: str, field: str = "model_name") -> str:
     validate_path_id(value, field)
-    if value in RESERVED_MODEL_NAMES or value.split("/")[-1] in RESERVED_LAST_SEGMENTS:
+    segments = value.split("/")
+    if (
+        value in RESERVED_MODEL_NAMES
+        or segments[-1] in RESERVED_LAST_SEGMENTS
+        or (len(segments) > 2 and segments[-2] == "prices" and segments[-1].isdigit())
+    ):
         raise InvalidInput("This name is reserved or cannot be addressed by URL.", field)
     return value

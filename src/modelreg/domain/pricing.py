@@ -20,8 +20,10 @@ from modelreg.domain.errors import InvalidInput
 __all__ = [
     "MAX_TIERS",
     "TIER_PRICE_FIELDS",
+    "PriceSet",
     "PriceTier",
     "Prices",
+    "inherit_prices",
     "prices_for",
     "tiers_from_json",
     "tiers_to_json",
@@ -51,6 +53,36 @@ class Prices(msgspec.Struct, frozen=True, kw_only=True):
     output_cost: float | None
     cache_hit_input_cost: float | None
     cache_creation_input_cost: float | None
+
+
+class PriceSet(msgspec.Struct, frozen=True, kw_only=True):
+    """One model's own prices from some moment on (a price history entry, or its stored fields): None inherits
+    from the base, field by field; `pricing_tiers` None inherits the base's tiers as a whole."""
+
+    input_cost: float | None = None
+    output_cost: float | None = None
+    cache_hit_input_cost: float | None = None
+    cache_creation_input_cost: float | None = None
+    pricing_tiers: tuple[PriceTier, ...] | None = None
+
+    @classmethod
+    def of(cls, holder: Any) -> PriceSet:
+        """The price fields of a model, a stored row (tiers as JSON) or an entry row."""
+        tiers = holder.pricing_tiers
+        if tiers is not None and not isinstance(tiers, tuple):
+            tiers = tiers_from_json(tiers)
+        return cls(**{f: getattr(holder, f) for f in TIER_PRICE_FIELDS}, pricing_tiers=tiers)
+
+
+def inherit_prices(chain: Sequence[PriceSet]) -> PriceSet:
+    """The resolved prices of a chain (the model first, its root last): each price from the first link that
+    sets it, the tiers from the first link that sets tiers (`()` when none does)."""
+    values: dict[str, Any] = {}
+    for field in (*TIER_PRICE_FIELDS, "pricing_tiers"):
+        values[field] = next((getattr(s, field) for s in chain if getattr(s, field) is not None), None)
+    if values["pricing_tiers"] is None:
+        values["pricing_tiers"] = ()
+    return PriceSet(**values)
 
 
 def _price(value: Any, where: str) -> float | None:

@@ -10,6 +10,8 @@ Rules enforced here, whichever dialect calls:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +27,7 @@ from modelreg.domain.grants import DEFAULT_GRANTS, Grant
 from modelreg.domain.inheritance import resolve_chain
 from modelreg.domain.llm_model import INHERITABLE_FIELDS, MODEL_TYPES, CustomModel, LLMModel
 from modelreg.domain.names import could_be_stored, validate_model_name, validate_name
-from modelreg.domain.pricing import tiers_to_json, validate_tiers
+from modelreg.domain.pricing import PriceSet, tiers_to_json, validate_tiers
 from modelreg.domain.principal import Principal
 from modelreg.services.identity import organization_principals
 from modelreg.services.model_history import (
@@ -35,6 +37,7 @@ from modelreg.services.model_history import (
     record_change,
     stored_state,
 )
+from modelreg.services.price_schedule import record_edit
 from modelreg.services.providers import check_if_match
 from modelreg.store import counters
 from modelreg.store.database import Database
@@ -118,9 +121,11 @@ class Link(msgspec.Struct, frozen=True):
 class ModelService:
     """Reads come from the in-memory index (no session); writes take the caller's session."""
 
-    def __init__(self, index: ModelIndex, db: Database) -> None:
+    def __init__(self, index: ModelIndex, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.index = index
         self._db = db
+        self.clock = clock
+        """The time price changes take effect at (docs/pricing.md, dated prices); injected by tests."""
 
     @property
     def catalog(self) -> Catalog:
@@ -379,6 +384,7 @@ class ModelService:
     ) -> LLMModel:
         row, provider_row, grants = await self._writable(session, principal, name, "modified", for_update=True)
         before = None if action == "create" else stored_state(row, provider_row, grants)
+        before_prices = None if action == "create" else PriceSet.of(row)
         if if_match is not None:
             check_if_match(if_match, _tag(row))
         if changes.access_grants is not msgspec.UNSET:
@@ -432,6 +438,7 @@ class ModelService:
             before=before,
             after=stored_state(row, provider_row, grants),
         )
+        await record_edit(session, row, before_prices, origin=action, at=self.clock())
         await refresh_views(session, self.catalog, principal.organization_id, [name])
         await counters.bump(session, org_counter(principal.organization_id))
         return resolved

@@ -39,6 +39,7 @@ __all__ = [
     "GroupMemberRow",
     "GroupRow",
     "ModelGrantRow",
+    "ModelPriceRow",
     "ModelRevisionRow",
     "ModelThroughputRow",
     "ModelViewRow",
@@ -280,7 +281,7 @@ class CatalogSnapshotRow(RowBase):
     sources: Mapped[dict[str, Any]]
     model_count: Mapped[int] = mapped_column(Integer)
     content_gz: Mapped[bytes] = mapped_column(LargeBinary)
-    """The snapshot JSON (format modelreg-catalog/2; rows installed earlier hold format 1), gzip-compressed."""
+    """The snapshot JSON (format modelreg-catalog/3; rows installed earlier hold formats 1 or 2), gzip-compressed."""
     origin: Mapped[str | None] = mapped_column(String(500))
     """Where it came from: a file path, a URL without credentials or query, or `rollback to #N`."""
     added: Mapped[int | None] = mapped_column(Integer)
@@ -377,3 +378,30 @@ class AuditEntryRow(RowBase):
     object_id: Mapped[str] = mapped_column(String(256))
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
+
+
+class ModelPriceRow(RowBase):
+    """One entry of a custom model's price history (services/price_schedule.py): its own (sparse) prices from
+    `effective_from` on. Edits are recorded as they happen; scheduled entries (`origin` schedule) are written
+    into the model's stored fields when they come into force (`applied`)."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (
+        Index("ix_model_prices_model", "model_pk", "effective_from"),
+        Index("ix_model_prices_pending", "applied", "effective_from"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(String(40))
+    model_pk: Mapped[int] = mapped_column(ForeignKey("custom_models.pk", ondelete="CASCADE"))
+    model_name: Mapped[str] = mapped_column(String(256))
+    effective_from: Mapped[datetime]
+    input_cost: Mapped[float | None] = mapped_column(Float)
+    output_cost: Mapped[float | None] = mapped_column(Float)
+    cache_hit_input_cost: Mapped[float | None] = mapped_column(Float)
+    cache_creation_input_cost: Mapped[float | None] = mapped_column(Float)
+    pricing_tiers: Mapped[list[Any] | None] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(32))
+    """create, update, restore (an edit), baseline (the prices before the first recorded change), schedule."""
+    applied: Mapped[bool] = mapped_column(default=True)
+    actor_user_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -212,13 +212,15 @@ async def retrieve_model(request: AnyRequest, model: FromPath[str]) -> ModelObje
 
 async def _route(request: AnyRequest, principal: Principal, name: str) -> Route:
     reg = registry(request)
+    if reg.prices.due():  # a scheduled price came into force: the call is billed at it (docs/pricing.md)
+        await reg.prices.apply_due()
     model = await reg.models.get(principal, name)
     snapshot = await reg.index.org(principal.organization_id)
     return route_for(principal, model, snapshot.providers)
 
 
 async def _forward(request: AnyRequest, path: str, shape: type[Any]) -> Response[Any] | Stream:
-    started, at = time.perf_counter(), time.time()
+    started, at = time.perf_counter(), registry(request).clock()
     principal = await _caller(request)
     body = await _body(request, shape)
     route = await _route(request, principal, body["model"])

@@ -31,6 +31,15 @@ from modelreg.api.history_routes import (
     restore_target,
     revisions_target,
 )
+from modelreg.api.price_routes import (
+    PriceEntry,
+    PriceHistory,
+    model_prices,
+    price_entry_target,
+    prices_target,
+    schedule_price,
+    unschedule_price,
+)
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import (
@@ -60,7 +69,8 @@ STATUS_EXAMPLE = {"start_time": "2026-12-01T00:00:00Z", "end_time": "2026-12-02T
 STATUS_POST = documented(
     body=dict[str, Any],
     response=ModelStatusSeries,
-    alternatives=(RespanModel,),
+    alternatives=(RespanModel, PriceEntry),
+    also=(201,),
     errors=(403, 412),
     auth="optional",
     example=STATUS_EXAMPLE,
@@ -136,17 +146,26 @@ async def create_model(request: AnyRequest) -> Response[Any]:
 
 @get(
     "/api/models/{model_name:path}",
-    opt=documented(response=RespanModel, alternatives=(ModelStatusSeries, RevisionPage), auth="optional", etag=True),
+    opt=documented(
+        response=RespanModel,
+        alternatives=(ModelStatusSeries, RevisionPage, PriceHistory),
+        auth="optional",
+        etag=True,
+    ),
 )
 async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """A model, resolved (built-ins by `provider/name` or an unambiguous bare name). `<name>/status/` answers
-    the model's measured status series instead (see docs/gateway.md)."""
+    the model's measured status series instead (see docs/gateway.md), `<name>/revisions/` its revisions
+    (docs/history.md), `<name>/prices/` its price history (docs/pricing.md)."""
     status_of = _status_target(model_name)
     if status_of is not None:
         return Response(await model_status(request, status_of))
     revisions_of = revisions_target(model_name)
     if revisions_of is not None:
         return Response(await model_revisions(request, revisions_of))
+    prices_of = prices_target(model_name)
+    if prices_of is not None:
+        return Response(await model_prices(request, prices_of))
     principal = await require_principal(request)
     reg = registry(request)
     model = await reg.models.get(principal, path_name(model_name))
@@ -172,11 +191,15 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
 @post("/api/models/{model_name:path}", status_code=200, opt=STATUS_POST)
 async def post_model_status(request: AnyRequest, model_name: FromPath[str]) -> Response[Any]:
     """A model's status series, parameters in the body: `POST /api/models/<name>/status/`, or restoring a
-    revision: `POST /api/models/<name>/revisions/<n>/restore/` (docs/history.md). Any other model path answers
-    404 (models are created at /api/models/)."""
+    revision: `POST /api/models/<name>/revisions/<n>/restore/` (docs/history.md), or scheduling a price:
+    `POST /api/models/<name>/prices/` with a PriceScheduleWrite body, 201 (docs/pricing.md). Any other model
+    path answers 404 (models are created at /api/models/)."""
     restore = restore_target(model_name)
     if restore is not None:
         return await _restore(request, *restore)
+    prices_of = prices_target(model_name)
+    if prices_of is not None:
+        return await schedule_price(request, prices_of)
     status_of = _status_target(model_name)
     if status_of is None:
         raise NotFound()
@@ -214,7 +237,12 @@ async def replace_model(request: AnyRequest, model_name: FromPath[str]) -> Respo
 
 @delete("/api/models/{model_name:path}", status_code=204, opt=documented(errors=(403, 412)))
 async def delete_model(request: AnyRequest, model_name: FromPath[str]) -> None:
-    """Delete a custom model (refused while other models use it as their base). If-Match is honoured."""
+    """Delete a custom model (refused while other models use it as their base). If-Match is honoured.
+    `<name>/prices/<id>/` deletes a scheduled price not yet in force instead (docs/pricing.md)."""
+    entry = price_entry_target(model_name)
+    if entry is not None:
+        await unschedule_price(request, *entry)
+        return
     principal = await require_principal(request)
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:

@@ -12,11 +12,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-FORMAT = "modelreg-catalog/2"
-"""Format 2 added `pricing_tiers` to models; snapshot_format.py still accepts format 1."""
+FORMAT = "modelreg-catalog/3"
+"""Format 2 added `pricing_tiers` to models, format 3 `dated_prices`; snapshot_format.py still accepts 1 and 2."""
 
-# genai-prices keeps dated price changes (start_date constraints). They are resolved at this fixed
-# date rather than "today" so that regenerating gives the same file; bump it deliberately.
+# genai-prices keeps dated price changes (start_date constraints): the snapshot keeps them as each model's
+# `dated_prices`, and its flat prices are those in force at this fixed date rather than "today" (so that
+# regenerating gives the same file; bump it deliberately). The app prices by the dated ones (catalog/load.py).
 DEFAULT_PRICES_AS_OF = date(2026, 12, 1)
 
 MAX_MODEL_NAME_LENGTH = 256

@@ -148,6 +148,19 @@ class _GenaiModel:
                 return option.prices
         return self.options[0].prices
 
+    def schedule(self) -> tuple[dict[str, Any], list[tuple[date, dict[str, Any]]]]:
+        """(the prices before the first start date, [(start date, the prices in force from then)]), by the same
+        rule as `prices`; only the dates at which the price set in force changes."""
+        before = self.prices(date.min)
+        changes: list[tuple[date, dict[str, Any]]] = []
+        previous = before
+        for start in sorted({o.start_date for o in self.options if o.start_date is not None}):
+            current = self.prices(start)
+            if current != previous:
+                changes.append((start, current))
+                previous = current
+        return before, changes
+
 
 @dataclass(frozen=True)
 class _GenaiProvider:
@@ -294,6 +307,23 @@ def _match_refs(key: str, provider: str, native_name: str) -> list[str]:
     return refs
 
 
+def _dated_prices(model: Mapping[str, Any], found: _GenaiModel) -> list[dict[str, Any]]:
+    """The model's `dated_prices` (snapshot format 3): empty unless genai-prices changes its price on a date;
+    else the prices before the first date (effective_from null), then one entry per change, from 00:00 UTC of its
+    start date. A price genai-prices lacks keeps the snapshot's, as for the flat prices."""
+    before, changes = found.schedule()
+    if not changes:
+        return []
+
+    def entry(start: date | None, prices: Mapping[str, Any]) -> dict[str, Any]:
+        values = {
+            name: model[name] if prices[name] is None else prices[name] for name in (*PRICE_FIELDS, "pricing_tiers")
+        }
+        return {"effective_from": None if start is None else f"{start.isoformat()}T00:00:00Z", **values}
+
+    return [entry(None, before), *(entry(start, prices) for start, prices in changes)]
+
+
 def apply_genai_prices(
     snapshot: Mapping[str, Any],
     genai_data: Mapping[str, Any] | Sequence[Any],
@@ -310,8 +340,9 @@ def apply_genai_prices(
     under the provider id mapped from litellm's. Where a model matches, each genai-prices price
     replaces the snapshot's, field by field (a missing one keeps the snapshot's); tiered prices give
     the base price and ``pricing_tiers``, which replace the snapshot's tiers as a whole when genai-prices
-    tiers any of the model's prices (else the snapshot's tiers stay); dated prices are resolved at
-    ``prices_as_of`` (default DEFAULT_PRICES_AS_OF); region-pinned keys (``bedrock/<region>/...``) keep their
+    tiers any of the model's prices (else the snapshot's tiers stay); dated prices are kept as the model's
+    ``dated_prices`` and the flat prices are those in force at ``prices_as_of`` (default
+    DEFAULT_PRICES_AS_OF); region-pinned keys (``bedrock/<region>/...``) keep their
     prices. Its name replaces display_name unless missing or all lower case. No models are added or removed.
     The input is not modified.
     """
@@ -336,6 +367,7 @@ def apply_genai_prices(
             continue
         counts.genai_matches += 1
         if not REGION_SEGMENT.match(native_name.split("/", 1)[0]):
+            model["dated_prices"] = _dated_prices(model, found)
             for name, price in found.prices(as_of).items():
                 if price is not None:
                     model[name] = price

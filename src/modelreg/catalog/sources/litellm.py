@@ -206,6 +206,7 @@ def _litellm_model(model_name: str, keys: list[str], entry: Mapping[str, Any], w
         "max_output_tokens": _token_limit(entry.get("max_output_tokens"), f"{where}: max_output_tokens"),
         **prices,
         "pricing_tiers": _litellm_tiers(entry, prices, where),
+        "dated_prices": [],
         "streaming_support": streaming,
         "function_call": _flag(entry, "supports_function_calling"),
         "image_support": _flag(entry, "supports_vision"),

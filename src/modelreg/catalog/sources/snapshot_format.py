@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from modelreg.catalog.sources.common import (
@@ -34,6 +34,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "cache_hit_input_cost": None,
     "cache_creation_input_cost": None,
     "pricing_tiers": [],
+    "dated_prices": [],
     "streaming_support": 0,
     "function_call": 0,
     "image_support": 0,
@@ -51,15 +52,19 @@ MODEL_FIELDS = (
     "max_output_tokens",
     *PRICE_FIELDS,
     "pricing_tiers",
+    "dated_prices",
     "streaming_support",
     "function_call",
     "image_support",
     "supported_params",
     "deprecation_date",
 )
-# Format 1 (before tiers) is still accepted and comes back as the current format, every model without tiers.
-ACCEPTED_FORMATS = ("modelreg-catalog/1", FORMAT)
-MODEL_FIELDS_V1 = tuple(f for f in MODEL_FIELDS if f != "pricing_tiers")
+# Formats 1 (before tiers) and 2 (before dated prices) are still accepted and come back as the current format,
+# their models without tiers or dated prices.
+ACCEPTED_FORMATS = ("modelreg-catalog/1", "modelreg-catalog/2", FORMAT)
+MODEL_FIELDS_V2 = tuple(f for f in MODEL_FIELDS if f != "dated_prices")
+MODEL_FIELDS_V1 = tuple(f for f in MODEL_FIELDS_V2 if f != "pricing_tiers")
+DATED_FIELDS = ("effective_from", *PRICE_FIELDS, "pricing_tiers")
 TIER_FIELDS = ("above_input_tokens", *PRICE_FIELDS)
 PROVIDER_FIELDS = ("provider_name", "moderation", "credential_fields")
 SNAPSHOT_KEYS = ("format", "sources", "providers", "models")
@@ -139,6 +144,42 @@ def _check_tiers(value: Any, where: str) -> list[dict[str, Any]]:
     return tiers
 
 
+def _check_dated(value: Any, where: str) -> list[dict[str, Any]]:
+    """dated_prices: the model's price sets over time, [{effective_from, the four prices, pricing_tiers}]: the
+    first may have effective_from null (the prices before the first date), the others ISO-8601 UTC datetimes in
+    strictly ascending order. Empty: the flat prices hold at any time."""
+    if not isinstance(value, list):
+        raise CatalogFormatError(f"{where}: dated_prices must be a list, got {type_name(value)}")
+    entries: list[dict[str, Any]] = []
+    previous: datetime | None = None
+    for i, raw in enumerate(value):
+        at = f"{where}: dated_prices[{i}]"
+        if not isinstance(raw, Mapping):
+            raise CatalogFormatError(f"{at}: expected an object, got {type_name(raw)}")
+        _check_keys(raw, DATED_FIELDS, at)
+        start = raw.get("effective_from")
+        if start is None and i > 0:
+            raise CatalogFormatError(f"{at}: only the first entry may have effective_from null")
+        if start is not None:
+            moment = parse_iso(start, _utc_datetime, f"{at}.effective_from", "an ISO-8601 UTC datetime")
+            if previous is not None and moment <= previous:
+                raise CatalogFormatError(f"{at}: effective_from must be strictly ascending")
+            previous = moment
+            start = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        entry: dict[str, Any] = {"effective_from": start}
+        entry |= {key: finite_number(raw.get(key), f"{at}.{key}") for key in PRICE_FIELDS}
+        entry["pricing_tiers"] = _check_tiers(raw.get("pricing_tiers", []), at)
+        entries.append(entry)
+    return entries
+
+
+def _utc_datetime(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no time zone")
+    return moment.astimezone(UTC)
+
+
 def _modelreg_model(raw: Any, where: str, fields: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise CatalogFormatError(f"{where}: expected an object, got {type_name(raw)}")
@@ -170,6 +211,7 @@ def _modelreg_model(raw: Any, where: str, fields: tuple[str, ...]) -> dict[str, 
         "max_output_tokens": _check_int(value["max_output_tokens"], where, "max_output_tokens"),
         **{key: finite_number(value[key], f"{where}: {key}") for key in PRICE_FIELDS},
         "pricing_tiers": _check_tiers(value["pricing_tiers"], where),
+        "dated_prices": _check_dated(value["dated_prices"], where),
         "streaming_support": _check_flag(value["streaming_support"], where, "streaming_support"),
         "function_call": _check_flag(value["function_call"], where, "function_call"),
         "image_support": _check_flag(value["image_support"], where, "image_support"),
@@ -224,7 +266,7 @@ def from_modelreg(data: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(models, list):
         raise CatalogFormatError(f"modelreg catalog: models must be a list, got {type_name(models)}")
 
-    fields = MODEL_FIELDS if version == FORMAT else MODEL_FIELDS_V1
+    fields = {FORMAT: MODEL_FIELDS, "modelreg-catalog/2": MODEL_FIELDS_V2}.get(str(version), MODEL_FIELDS_V1)
     checked = [_modelreg_model(raw, f"models[{i}]", fields) for i, raw in enumerate(models)]
     seen: dict[str, int] = {}
     for i, model in enumerate(checked):
