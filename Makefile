@@ -32,9 +32,10 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-# Two workers (one per core), each with its own PostgreSQL server and SQLite file; a module's tests stay together.
+# Two workers (one per core), each with its own PostgreSQL server and SQLite file; a module's tests stay together,
+# modules handed out in the order tests/conftest.py sorts them (slow ones first: SLOW_FIRST).
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest -n 2 --dist loadscope
+	$(BIN)/pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 test: lint typecheck pytest
 

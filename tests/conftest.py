@@ -7,6 +7,7 @@ migrations once per backend; rows are deleted after each test because the app co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import delete, func, select
 
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from modelreg.app import create_app
 from modelreg.catalog.load import Catalog, load_catalog
 from modelreg.config import Settings
+from modelreg.registry import build_registry
 from modelreg.services import identity
 from modelreg.store.database import Database
 from modelreg.store.migrate import upgrade_to_head
@@ -153,12 +156,80 @@ class Env:
         return user.id, key.api_key
 
 
+_idle_apps: dict[Settings, Litestar] = {}
+
+
+@contextlib.asynccontextmanager
+async def app_client(
+    database_url: str, catalog: Catalog, *, base_url: str = "http://testserver.local", **overrides: Any
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """A test client of `create_app(make_settings(database_url, **overrides), catalog)`, started and stopped.
+
+    Building the routes costs ~0.5-1 s, so an app is reused by later tests with the same settings (per worker);
+    each use gets a fresh registry (database engine, caches, rate limiters, meter, sessions: everything a request
+    or the lifespan touches) and an app state holding nothing else, so tests never see each other's state. An
+    app in use is never handed out twice: a test running two apps with the same settings gets two.
+    """
+    settings = make_settings(database_url, **overrides)
+    app = _idle_apps.pop(settings, None) or create_app(settings, catalog)
+    app.state.clear()
+    app.state.registry = build_registry(settings, catalog)
+    try:
+        async with AsyncTestClient(app=app, base_url=base_url) as client:
+            yield client
+    finally:
+        _idle_apps[settings] = app
+
+
 @pytest.fixture
 async def env(database_url: str, catalog: Catalog) -> AsyncIterator[Env]:
-    app = create_app(make_settings(database_url), catalog)
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(database_url, catalog) as client:
         yield Env(client, database_url)
     await _wipe(database_url)
+
+
+# Modules that start processes (live servers, Chromium, the fuzzer) and take long for their few tests. `make test`
+# runs `-n 2 --dist loadscope --no-loadscope-reorder`: a module is one unit of work, handed out in collection
+# order, so these go first (longest first) and the many short modules fill in behind them. By test count alone
+# (xdist's default) the fuzzer's two tests came last and one worker ran them alone at the end. Add a new module
+# here when it starts a server or a browser.
+SLOW_FIRST = (
+    "test_schemathesis.py",
+    "test_console.py",
+    "test_gateway.py",
+    "test_db_faults.py",
+    "test_replicas.py",
+    "test_respan_client.py",
+    "test_gateway_matrix.py",
+    "test_metering_durability.py",
+    "test_cli.py",
+    "test_metering_cases.py",
+    "test_openai_surface.py",
+    "test_pricing_tiers.py",
+    "test_respan_client_lists.py",
+    "test_groups_cli.py",
+    "test_catalog_sync.py",
+    "test_request_ids.py",
+    "test_metering.py",
+    "test_workers.py",
+    "test_large_lists.py",
+    "test_bulk_import.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each module's tests together (in their order), modules from SLOW_FIRST first, then the most tests first."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+
+    def rank(item: pytest.Item) -> tuple[int, int, str]:
+        name = item.path.name
+        slow = SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+        return slow, -counts[name], name
+
+    items.sort(key=rank)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -166,4 +237,4 @@ def pytest_configure(config: pytest.Config) -> None:
     del config
 
 
-__all__ = ["Env", "Org", "asyncio", "make_settings"]
+__all__ = ["Env", "Org", "app_client", "asyncio", "make_settings"]

@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from conftest import _wipe, make_settings
-from modelreg.app import create_app
+from conftest import _wipe, app_client
 from modelreg.catalog.load import Catalog
 from modelreg.services import identity
 from modelreg.store.database import Database
@@ -36,9 +34,8 @@ async def _org(database_url: str) -> tuple[str, str, str, str]:
 
 @pytest.fixture
 async def console(database_url: str, catalog: Catalog) -> AsyncIterator[tuple[Any, str]]:
-    settings = make_settings(database_url, session_ttl_seconds=2, secure_cookies=True, signin_rate_limit="6/60")
-    app = create_app(settings, catalog)
-    async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
+    settings = {"session_ttl_seconds": 2, "secure_cookies": True, "signin_rate_limit": "6/60"}
+    async with app_client(database_url, catalog, base_url="https://testserver.local", **settings) as client:
         yield client, database_url
     await _wipe(database_url)
 

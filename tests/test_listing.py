@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from litestar.testing import AsyncTestClient
 
-from conftest import Env, Org, make_settings
+from conftest import Env, Org, app_client, make_settings
 from modelreg.app import create_app
 from modelreg.catalog.load import Catalog
 
@@ -34,8 +34,7 @@ async def lister(request: pytest.FixtureRequest, env: Env, catalog: Catalog) -> 
     if request.param == "memory":
         yield env.client
         return
-    app = create_app(make_settings(env.database_url, memory_index_max_models=0), catalog)
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(env.database_url, catalog, memory_index_max_models=0) as client:
         yield client
 
 

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conftest import SECRET, Env, Org, _wipe, make_settings
-from modelreg.app import create_app
+from conftest import SECRET, Env, Org, _wipe, app_client, make_settings
 from modelreg.catalog.load import Catalog, load_catalog
 from modelreg.registry import build_registry
 from modelreg.services.providers import ProviderService
@@ -610,13 +608,12 @@ class ListingEnv(Env):
 async def listing_env(request: pytest.FixtureRequest, database_url: str, catalog: Catalog) -> AsyncIterator[ListingEnv]:
     """The app with lists served from the in-memory index, or (memory_index_max_models=0) from SQL views."""
     overrides = {} if request.param == "memory-index" else {"memory_index_max_models": 0}
-    app = create_app(make_settings(database_url, **overrides), catalog)
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(database_url, catalog, **overrides) as client:
         env = ListingEnv(client, database_url)
         env.expect_sql, env.sql_runs = request.param == "sql", 0
         # Count the SQL-path listings, to show which path served the test (a plain wrapper, no DB access here:
         # the app runs on the test client's own event loop).
-        listing = app.state.registry.listing
+        listing = client.app.state.registry.listing
         run_sql = listing._run_sql
 
         async def counting_run_sql(*args: Any, **kwargs: Any) -> Any:

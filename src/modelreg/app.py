@@ -226,6 +226,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # The registry in the app's state (set below): the test suite reuses one app with a fresh registry per test.
+        reg: Registry = app.state.registry
         await check_at_head(settings.database_url)
         async with reg.db.read() as session:
             seen = await counters.read_all(session)
@@ -276,7 +278,7 @@ def create_app(
 
     async def mark_stale(response: Response[Any]) -> Response[Any]:
         """While the database does not answer, what is served from memory may be stale: say so."""
-        if reg.db.health.down and (response.status_code or 200) < 400:
+        if app.state.registry.db.health.down and (response.status_code or 200) < 400:
             response.headers[STALE_HEADER] = "true"
         return response
 

@@ -12,6 +12,7 @@ the throughput target unreachable. Routes see only `UpstreamResponse` and the tw
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from typing import Any
@@ -101,11 +102,18 @@ class UpstreamResponse:
             self._response.close()
 
 
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """One verifying context per process: loading the system CA store costs ~0.1 s, and a context is shared
+    safely by every connection (the test suite builds an app, so a client, per test)."""
+    return ssl.create_default_context()
+
+
 class UpstreamClient:
     def __init__(self, policy: UpstreamPolicy) -> None:
         self.policy = policy
         self._session: aiohttp.ClientSession | None = None
-        self._tls = ssl.create_default_context()
+        self._tls = _default_tls()
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int], tuple[list[IPAddress], float]] = {}
 

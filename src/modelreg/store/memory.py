@@ -25,6 +25,7 @@ import asyncio
 import copy
 import gc
 import itertools
+import weakref
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -54,7 +55,22 @@ MODEL_BUMPS = "modelreg.model_bumps"
 ORG_COUNTER_PREFIX = "models:"
 
 
-def settle_heap() -> None:
+_settled: weakref.ref[Catalog] | None = None
+"""The catalog the last settle_heap() froze: placing it again (another app in the same process, as in the
+test suite) finds it frozen already, and the full collection is skipped."""
+_builtin_rows: weakref.WeakKeyDictionary[Catalog, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def builtin_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """The filter rows of a catalog's built-ins, computed once per catalog (read-only: shared by every index
+    serving that catalog, and frozen with it)."""
+    rows = _builtin_rows.get(catalog)
+    if rows is None:
+        rows = _builtin_rows[catalog] = [filter_row(m, available=False) for m in catalog.models.values()]
+    return rows
+
+
+def settle_heap(catalog: Catalog | None = None) -> None:
     """Move the catalog (the bulk of long-lived objects) out of the cyclic collector's reach.
 
     Measured (docs/benchmarks.md): with ~150,000 tracked objects alive, full collections paused the
@@ -66,9 +82,13 @@ def settle_heap() -> None:
     flat (docs/benchmarks.md, "Memory under writes"). Each call rebuilds the frozen set (unfreeze, one
     full collection, freeze): one pause per catalog swap, and the replaced catalog is reclaimed.
     """
+    global _settled
+    if catalog is not None and _settled is not None and _settled() is catalog:
+        return
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    _settled = weakref.ref(catalog) if catalog is not None else None
     # Fewer, cheaper collections: request handling allocates many short-lived containers.
     if gc.get_threshold()[0] < 20_000:
         gc.set_threshold(20_000, 20, 100)
@@ -199,12 +219,12 @@ class ModelIndex:
         self.catalog = catalog
         self.catalog_serial = next(_SERIALS)
         self.builtins = list(catalog.models.values())
-        self.builtin_rows = [filter_row(m, available=False) for m in self.builtins]
+        self.builtin_rows = builtin_rows(catalog)
         self.builtin_cache: OrderedDict[Any, Any] = OrderedDict()
         self.builtin_structures: OrderedDict[Any, Any] = OrderedDict()
         self.builtin_encoded: dict[str, dict[str, bytes]] = {}
         self.invalidate_all()
-        settle_heap()
+        settle_heap(catalog)
 
     def encoded(self, model: LLMModel, dialect: str, encode: Callable[[LLMModel], bytes]) -> bytes:
         """The model's wire bytes, memoized where the model is current (built-in, or in a live snapshot)."""
