@@ -41,6 +41,7 @@ REVOCATION_DEADLINE = 3.0
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/models/", None),
     ("POST", "/api/models/", {"model_name": "m", "base_model_name": "gpt-4o"}),
+    ("POST", "/api/models/import/", {"models": [{"model_name": "m", "base_model_name": "gpt-4o"}]}),
     ("GET", "/api/models/gpt-4o/", None),
     ("GET", "/api/models/m/", None),
     ("PATCH", "/api/models/m/", {"input_cost": 1}),

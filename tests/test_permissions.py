@@ -289,6 +289,23 @@ async def respan_upsert(c: Cell) -> Reply:
     return await reply(await c.client.post("/api/models/", json=body, headers=c.headers))
 
 
+async def respan_import(c: Cell) -> Reply:
+    model = {"model_name": c.model, "base_model_name": "gpt-4o", "display_name": "imported"}
+    return await reply(await c.client.post("/api/models/import/", json={"models": [model]}, headers=c.headers))
+
+
+def respan_import_result(status: str, detail: str | None = None) -> Callable[[Cell], dict[str, Any]]:
+    """A Respan import of one model: its result, or (status "error") the 400 refusing the whole import."""
+
+    def body(c: Cell) -> dict[str, Any]:
+        if status == "error":
+            message = f"models[0] ({c.model}): {detail}; nothing was imported."
+            return {"detail": message, "models": [message]}
+        return {"results": [{"model_name": c.model, "status": status}], "imported": 1}
+
+    return body
+
+
 CUSTOM_ONLY = {"affiliation_category": {"operator": "", "value": ["custom"]}}
 
 
@@ -488,6 +505,18 @@ ROUTES: dict[str, Route] = {
         },
         after={W: Fields(200, {"display_name": "upserted", "params": PARAMS, "user_id": OWNER, "is_active": ACTIVE})},
         builtin=Exact(400, {"detail": BUILTIN_NAME_TAKEN, "model_name": [BUILTIN_NAME_TAKEN]}),
+    ),
+    "respan POST /api/models/import/": Route(
+        respan_import,
+        {
+            W: Exact(200, respan_import_result("updated")),
+            R: Exact(400, respan_import_result("error", R_FORBIDDEN_BODY["detail"])),
+            H: Exact(400, respan_import_result("error", R_NOT_FOUND_BODY["detail"])),
+            F: Exact(200, respan_import_result("created")),  # a new model in the caller's own organization
+            A: NO_AUTH,
+        },
+        after={W: Fields(200, {"display_name": "imported", "params": PARAMS, "user_id": OWNER, "is_active": ACTIVE})},
+        builtin=Exact(400, respan_import_result("error", BUILTIN_NAME_TAKEN)),
     ),
     "respan POST /api/models/list/": Route(
         respan_post_list,
@@ -699,6 +728,7 @@ def test_matrix_covers_every_model_route(catalog: Catalog) -> None:
         ("PUT", "/api/models/{model_name:path}"),
         ("DELETE", "/api/models/{model_name:path}"),
         ("POST", "/api/models"),
+        ("POST", "/api/models/import"),
         ("POST", "/api/models/list"),
         ("GET", "/api/models/list"),
         ("GET", "/api/models"),

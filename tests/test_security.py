@@ -30,6 +30,8 @@ from modelreg.store.rows import CustomModelRow, ProviderRow
 
 NOT_FOUND = (404, {"detail": "Not found."})
 BASE_NOT_FOUND = (400, {"detail": "Base model not found", "error": "Base model not found"})
+IMPORT_NOT_FOUND = "models[0] (b-new): Not found.; nothing was imported."
+IMPORT_BASE_NOT_FOUND = "models[0] (b-new): Base model not found; nothing was imported."
 
 # Names of organization A's objects are distinctive so that a plain text search of a response is meaningful.
 A_MODEL = "acme-only-model"
@@ -313,6 +315,24 @@ PROBES: list[Probe] = [
         "/api/models/",
         BASE_NOT_FOUND,
         body={"model_name": "b-new", "base_model_name": "{slash_model}", "input_cost": 1},
+        b_gone=("b-new",),
+    ),
+    # POST /api/models/import/ -- a bulk write refers to A's objects: the same refusal as a single create, named
+    # in the 400 that refuses the whole request (nothing stored)
+    Probe(
+        "import-model-custom-provider-id",
+        "POST",
+        "/api/models/import/",
+        (400, {"detail": IMPORT_NOT_FOUND, "models": [IMPORT_NOT_FOUND]}),
+        body={"models": [{"model_name": "b-new", "base_model_name": "gpt-4o", "custom_provider_id": "{provider}"}]},
+        b_gone=("b-new",),
+    ),
+    Probe(
+        "import-model-base-is-a-model",
+        "POST",
+        "/api/models/import/",
+        (400, {"detail": IMPORT_BASE_NOT_FOUND, "models": [IMPORT_BASE_NOT_FOUND]}),
+        body={"models": [{"model_name": "b-new", "base_model_name": "{model}"}]},
         b_gone=("b-new",),
     ),
     # B's own model re-pointed at A's objects
@@ -611,16 +631,16 @@ async def listing_env(request: pytest.FixtureRequest, database_url: str, catalog
     async with app_client(database_url, catalog, **overrides) as client:
         env = ListingEnv(client, database_url)
         env.expect_sql, env.sql_runs = request.param == "sql", 0
-        # Count the SQL-path listings, to show which path served the test (a plain wrapper, no DB access here:
-        # the app runs on the test client's own event loop).
+        # Count the SQL-path listings (paged or streamed, both build an order of names there), to show which path
+        # served the test (a plain wrapper, no DB access here: the app runs on the test client's own event loop).
         listing = client.app.state.registry.listing
-        run_sql = listing._run_sql
+        sql_order = listing._order
 
-        async def counting_run_sql(*args: Any, **kwargs: Any) -> Any:
+        async def counting_order(*args: Any, **kwargs: Any) -> Any:
             env.sql_runs += 1
-            return await run_sql(*args, **kwargs)
+            return await sql_order(*args, **kwargs)
 
-        listing._run_sql = counting_run_sql
+        listing._order = counting_order
         yield env
     await _wipe(database_url)
 

@@ -320,7 +320,7 @@ def create_app(
     # The gateway's hot routes skip Litestar's per-request machinery (api/openai/lean.py), answering alike.
     app.asgi_handler = LeanGateway(
         app.asgi_handler,
-        reg,
+        lambda: app.state.registry,
         max_body=MAX_BODY_BYTES,
         metrics=settings.metrics == "admin",
         cors=bool(settings.cors_origins),

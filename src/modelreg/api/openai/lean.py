@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -103,10 +103,18 @@ class LeanGateway:
     """Installed in front of Litestar's own ASGI handler (app.py); serves the hot routes, hands on the rest."""
 
     def __init__(
-        self, litestar: ASGIApp, reg: Registry, *, max_body: int, metrics: bool, cors: bool, access_log: bool
+        self,
+        litestar: ASGIApp,
+        registry: Callable[[], Registry],
+        *,
+        max_body: int,
+        metrics: bool,
+        cors: bool,
+        access_log: bool,
     ) -> None:
         self._litestar = litestar
-        self._reg = reg
+        self._registry = registry
+        """The app's registry as its state holds it now (read per call, like every handler's `registry(request)`)."""
         self._max_body = max_body
         self._metrics = _RequestMetrics() if metrics else None
         self._cors = cors
@@ -167,7 +175,7 @@ class LeanGateway:
             return await self._read_body(receive, length)
 
         try:
-            answer = await forward(self._reg, authorization, content_type, read_body, upstream_path, shape)
+            answer = await forward(self._registry(), authorization, content_type, read_body, upstream_path, shape)
         except _Disconnected:
             return 499  # nobody to answer (nginx's code for it, in the metrics only)
         except Exception as exc:  # noqa: BLE001 - every error is an OpenAI-shaped answer (calls.error_of)
@@ -201,7 +209,7 @@ class LeanGateway:
                 raise _Disconnected
 
     def _stale(self, status: int) -> bool:
-        return self._reg.db.health.down and status < 400
+        return self._registry().db.health.down and status < 400
 
     async def _whole(
         self, send: Send, status: int, media_type: str, content: bytes, headers: list[tuple[bytes, bytes]]
