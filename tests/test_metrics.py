@@ -42,7 +42,15 @@ async def test_metrics_for_admins_only(env: Env) -> None:
     assert requests.get(("GET", "/api/models/{model_name}", "200"), 0) >= 3, requests
     assert requests[("GET", "/api/models/{model_name}", "404")] >= 1
     assert not any("counted" in path for _, path, _ in requests), "raw paths would explode the label set"
-    assert found["modelreg_http_request_duration_seconds_count"]
+    durations = {
+        (labels["method"], labels["path"], labels["status_code"]): value
+        for labels, value in found["modelreg_http_request_duration_seconds_count"]
+    }
+    assert durations[("GET", "/api/models/{model_name}", "200")] == requests[("GET", "/api/models/{model_name}", "200")]
+    in_progress = {
+        (labels["method"], labels["path"]): value for labels, value in found["modelreg_http_requests_in_progress"]
+    }
+    assert in_progress[("GET", "/api/models/{model_name}")] == 0  # every finished request left the gauge
     assert found["modelreg_database_up"] == [({}, 1.0)]
     assert found["modelreg_meter_pending_buckets"] == [({}, 0.0)]
     assert found["modelreg_meter_flush_age_seconds"][0][1] >= 0

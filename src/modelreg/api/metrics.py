@@ -4,11 +4,14 @@ removes it). Prometheus scrapes it with an admin API key as bearer token (`autho
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.enums import ScopeType
 from litestar.middleware.base import DefineMiddleware
-from litestar.plugins.prometheus import PrometheusConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from modelreg.api.common import registry, require_allowed
@@ -20,10 +23,78 @@ __all__ = ["metrics", "metrics_middleware", "prometheus_config"]
 _STATE = "metrics_registry"
 
 
+_MAX_LABEL_SETS = 10_000
+"""Label sets whose metric children are kept (methods x route templates x statuses: a few hundred in practice)."""
+
+
+class CachedPrometheusMiddleware(PrometheusMiddleware):
+    """Litestar's request metrics, the same series and labels, with each label set's metric children looked up
+    once. Building a Request and its URL, the label dicts and five `labels()` calls per request cost about a
+    quarter of a cached model read (GET /api/models/{name}/: 4,630 req/s with it, 5,880 without)."""
+
+    def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
+        super().__init__(app, config)
+        self._gauges: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
+        return {"method": method, "path": path, "status_code": status, "app_name": self._config.app_name}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"] if scope["type"] == ScopeType.HTTP else scope["type"]  # type: ignore[typeddict-item]
+        path: str = scope.get("path_template", scope["path"])  # type: ignore[call-overload]
+        gauge = self._gauges.get((method, path))
+        if gauge is None:
+            if len(self._gauges) >= _MAX_LABEL_SETS:
+                self._gauges.clear()
+            labels = self._labels(method, path, 200)
+            gauge = self._gauges[method, path] = self.requests_in_progress(labels).labels(*labels.values())
+        started, status = time.perf_counter(), 200
+        ended = 0.0
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status, ended
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                ended = time.perf_counter()
+            await send(message)
+
+        gauge.inc()
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            gauge.dec()
+            children = self._children.get((method, path, status))
+            if children is None:
+                if len(self._children) >= _MAX_LABEL_SETS:
+                    self._children.clear()
+                labels = self._labels(method, path, status)
+                values = list(labels.values())
+                errors = self.requests_error_count(labels).labels(*values) if status >= 500 else None
+                children = (
+                    self.request_count(labels).labels(*values),
+                    self.request_time(labels).labels(*values),
+                    errors,
+                )
+                self._children[method, path, status] = children
+            count, duration, error_count = children
+            if error_count is not None:
+                error_count.inc()
+            count.inc()
+            duration.observe(ended - started if ended else 0)
+
+
 def prometheus_config() -> PrometheusConfig:
     """Request metrics, grouped by route template (the gateway's lean path, api/openai/lean.py, records the
     same series for its routes)."""
-    return PrometheusConfig(app_name="modelreg", prefix="modelreg_http", group_path=True, exclude=["^/metrics$"])
+    return PrometheusConfig(
+        app_name="modelreg",
+        prefix="modelreg_http",
+        group_path=True,
+        exclude=["^/metrics$"],
+        middleware_class=CachedPrometheusMiddleware,
+    )
 
 
 def metrics_middleware() -> DefineMiddleware:
