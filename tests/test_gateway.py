@@ -880,8 +880,16 @@ def _without_times(data: bytes) -> Any:
     if data.startswith(b"data:") or data.startswith(b"event:"):
         lines = [line.removeprefix(b"data: ") for line in data.splitlines() if line.startswith(b"data: {")]
         return [_without_times(line) for line in lines]
-    value = json.loads(data)
-    return {k: v for k, v in value.items() if k not in _TIME_FIELDS} if isinstance(value, dict) else value
+    return _drop_times(json.loads(data))
+
+
+def _drop_times(value: Any) -> Any:
+    """`value` without time-based fields at any depth (a responses stream nests `created_at` in `response`)."""
+    if isinstance(value, dict):
+        return {k: _drop_times(v) for k, v in value.items() if k not in _TIME_FIELDS}
+    if isinstance(value, list):
+        return [_drop_times(v) for v in value]
+    return value
 
 
 class TestLeanPath:
