@@ -161,10 +161,6 @@ def _console_session(base_url: str, api_key: str) -> str:
     return session
 
 
-def _rss_mb(pid: int) -> float:
-    return int(servers.process_status(pid)["VmRSS"].split()[0]) / 1024
-
-
 class Workload:
     """Every request the benchmark sends, built once from the seeded organization."""
 
@@ -186,7 +182,7 @@ def _reference(runner: Runner, work: Workload, script: Path, log_dir: Path) -> t
         size = len(checks.fetch(bare.base_url, work.retrieve[0], work.auth))
         title = "bare ASGI app, the requests of a"
         measured = runner.measure("ref", title, bare, script, THROUGHPUT_CONNECTIONS, size)
-        return measured, _rss_mb(bare.worker_pid())
+        return measured, servers.rss_mb(bare.worker_pid())
 
 
 def _check(server: Server, work: Workload, seeded: seed.Seeded, visible: int) -> tuple[int, int]:
@@ -211,7 +207,7 @@ def _modelreg(
         "modelreg", "modelreg.app:create_app", factory=True, cpu=args.server_cpu, log_dir=runner.log_dir, env=env
     ) as server:
         matching, all_size = _check(server, work, seeded, visible)
-        rss_checked = _rss_mb(server.worker_pid())
+        rss_checked = servers.rss_mb(server.worker_pid())
 
         size = len(checks.fetch(server.base_url, work.retrieve[3], work.auth))
         title = f"GET /api/models/{{name}}/, {len(work.retrieve):,} names"
@@ -237,7 +233,7 @@ def _modelreg(
         title = f"GET /ui/ catalog page, signed in ({visible:,} models, 50 rows)"
         found.append(runner.measure("e", title, server, script, 1, size))
 
-        rss_after, rss_main = _rss_mb(server.worker_pid()), _rss_mb(server.pid)
+        rss_after, rss_main = servers.rss_mb(server.worker_pid()), servers.rss_mb(server.pid)
     notes = [
         f"d: RSS (VmRSS) of the modelreg worker: {rss_checked:.0f} MB after the functional checks, "
         f"{rss_after:.0f} MB after the runs (granian main process: {rss_main:.0f} MB).",

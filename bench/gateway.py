@@ -584,12 +584,7 @@ def update_docs(path: Path, table: str, machine: dict[str, str], settings: str) 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = "\n".join(f"- {name}: {value}" for name, value in machine.items())
     block = f"{START_MARKER}\nLast run: {when}, `make bench-gateway` ({settings}).\n\n{lines}\n\n{table}\n{END_MARKER}"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if start == -1 or end == -1 or end < start:
-        path.write_text(text.rstrip() + "\n" + _SECTION.format(block=block))
-        return
-    path.write_text(text[:start] + block + text[end + len(END_MARKER) :])
+    report.replace_block(path, START_MARKER, END_MARKER, block, _SECTION.format(block=block))
 
 
 # ---- the run -----------------------------------------------------------------------------------------
@@ -638,7 +633,7 @@ def _measure(args: argparse.Namespace, wrk_binary: str, run_dir: Path, log_dir: 
             load.run("through-stream", through, stream=True),
         ]
         profile = _profile(load, through, log_dir) if args.profile else []
-        rss = int(servers.process_status(modelreg.worker_pid())["VmRSS"].split()[0]) / 1024
+        rss = servers.rss_mb(modelreg.worker_pid())
     # modelreg has stopped (SIGINT): its lifespan shutdown flushed the meter.
     metered = _metered(db_path)
     through_sent = latency.sent_through + 2  # the checks (the spaced stream is another model)

@@ -141,10 +141,6 @@ async def _build(url: str, catalog: Catalog) -> str:
 # ---- measuring -----------------------------------------------------------------------------------
 
 
-def _rss_mb(pid: int) -> float:
-    return int(servers.process_status(pid)["VmRSS"].split()[0]) / 1024
-
-
 class PeakRss:
     """The highest RSS of `pid` while the block runs, sampled from /proc by a thread."""
 
@@ -154,7 +150,7 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_mb(self.pid))
+            self.peak = max(self.peak, servers.rss_mb(self.pid))
             time.sleep(RSS_SAMPLE_S)
 
     def __enter__(self) -> PeakRss:
@@ -164,7 +160,7 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _rss_mb(self.pid))
+        self.peak = max(self.peak, servers.rss_mb(self.pid))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -210,11 +206,11 @@ def _count(client: httpx.Client, body: dict[str, Any]) -> int:
 
 def _measure(server: Server, key: str, args: argparse.Namespace, start_s: float) -> dict[str, Any]:
     worker = server.worker_pid()
-    figures: dict[str, Any] = {"start_s": start_s, "rss_start_mb": _rss_mb(worker)}
+    figures: dict[str, Any] = {"start_s": start_s, "rss_start_mb": servers.rss_mb(worker)}
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as client:
         # The whole list, alone, then three at once.
-        before = _rss_mb(worker)
+        before = servers.rss_mb(worker)
         with PeakRss(worker) as peak:
             started = time.perf_counter()
             with client.stream("GET", "/api/models/") as response:
@@ -229,7 +225,7 @@ def _measure(server: Server, key: str, args: argparse.Namespace, start_s: float)
             with httpx.Client(base_url=server.base_url, headers=headers, timeout=120) as own:
                 own.get("/api/models/").raise_for_status()
 
-        before3 = _rss_mb(worker)
+        before3 = servers.rss_mb(worker)
         with PeakRss(worker) as peak3:
             threads = [threading.Thread(target=fetch_all) for _ in range(3)]
             started = time.perf_counter()
@@ -261,7 +257,7 @@ def _measure(server: Server, key: str, args: argparse.Namespace, start_s: float)
 
         runs += _pages("GET /api/v1/models/list", webui(""), webui_last, args)
         figures["pages"] = [run.__dict__ for run in runs]
-    figures["rss_after_mb"] = _rss_mb(worker)
+    figures["rss_after_mb"] = servers.rss_mb(worker)
     return figures
 
 

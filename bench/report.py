@@ -120,6 +120,17 @@ def update_docs(path: Path, table: str, notes: dict[str, str], command: str, set
     path.write_text(text[:start] + block + text[end + len(END_MARKER) :])
 
 
+def replace_block(path: Path, start_marker: str, end_marker: str, block: str, section: str) -> None:
+    """Put `block` (markers included) between `start_marker` and `end_marker` in `path`, or append `section`
+    (which holds the block) when the markers are missing; text outside them is kept."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start == -1 or end == -1 or end < start:
+        path.write_text(text.rstrip() + "\n" + section)
+        return
+    path.write_text(text[:start] + block + text[end + len(end_marker) :])
+
+
 def write_json(path: Path, measurements: list[Measurement], targets: list[Target], extra: dict[str, Any]) -> None:
     payload = {
         "measurements": [{**asdict(m), "result": asdict(m.result)} for m in measurements],

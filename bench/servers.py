@@ -86,6 +86,11 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory (VmRSS) of process `pid`, in MB."""
+    return int(process_status(pid)["VmRSS"].split()[0]) / 1024
+
+
 def _wait_ready(name: str, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import servers
+from bench import report, servers
 from bench.servers import BenchError, Server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -105,10 +105,6 @@ def _serve(env: dict[str, str], cpu: int, log_path: Path) -> Iterator[Server]:
         yield server
 
 
-def _rss_mb(pid: int) -> float:
-    return int(servers.process_status(pid)["VmRSS"].split()[0]) / 1024
-
-
 async def _client(base_url: str, key: str, names: list[str], stop_at: float, tally: Tally, seed: int) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {key}"}
@@ -149,10 +145,10 @@ async def _load(
     marks = sorted({args.warmup, *range(args.warmup + args.sample, args.duration, args.sample)})
     for mark in marks:
         await asyncio.sleep(max(0.0, started + mark - time.monotonic()))
-        samples.append((float(mark), _rss_mb(worker)))
+        samples.append((float(mark), servers.rss_mb(worker)))
         print(f"  t={mark:>5} s  RSS {samples[-1][1]:.1f} MB  ({tally.reads} reads, {tally.writes} writes)", flush=True)
     await asyncio.gather(*clients)
-    samples.append((round(time.monotonic() - started, 1), _rss_mb(worker)))
+    samples.append((round(time.monotonic() - started, 1), servers.rss_mb(worker)))
     print(f"  t={samples[-1][0]:>5} s  RSS {samples[-1][1]:.1f} MB (end)", flush=True)
     return tally, samples
 
@@ -205,12 +201,7 @@ def update_docs(path: Path, table: str, settings: str) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     block = f"{START_MARKER}\nLast run: {when}, `make bench-soak` ({settings}).\n\n{machine}\n\n{table}\n{END_MARKER}"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if start == -1 or end == -1 or end < start:
-        path.write_text(text.rstrip() + "\n" + _SECTION.format(block=block))
-        return
-    path.write_text(text[:start] + block + text[end + len(END_MARKER) :])
+    report.replace_block(path, START_MARKER, END_MARKER, block, _SECTION.format(block=block))
 
 
 def run(argv: Sequence[str] | None = None) -> int:

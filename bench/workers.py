@@ -194,12 +194,7 @@ def update_docs(path: Path, table: str, settings: str) -> None:
     """Replace this benchmark's block in `path` (appended as a section when missing); the rest is kept."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = f"{START_MARKER}\nLast run: {when}, `python -m bench.workers` ({settings}).\n\n{table}\n{END_MARKER}"
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if start == -1 or end == -1 or end < start:
-        path.write_text(text.rstrip() + "\n\n# Workers\n\n" + block + "\n")
-        return
-    path.write_text(text[:start] + block + text[end + len(END_MARKER) :])
+    report.replace_block(path, START_MARKER, END_MARKER, block, "\n# Workers\n\n" + block + "\n")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -347,10 +347,6 @@ def _shown(verdicts: list[Verdict], detail: str = "") -> list[Verdict]:
     return verdicts
 
 
-def _rss_mb(pid: int) -> float:
-    return int(servers.process_status(pid)["VmRSS"].split()[0]) / 1024
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     wrk_binary = wrk.ensure_wrk() if "r" in args.only else ""
@@ -396,7 +392,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 verdict, detail = bulk_import(port, keys["bench-bulk"], args.bulk)
                 verdicts += _shown([verdict], detail)
                 notes.append(detail)
-            rss = _rss_mb(server.worker_pid())
+            rss = servers.rss_mb(server.worker_pid())
         verdicts.append(Verdict("rss", "worker RSS after the runs (no target)", f"{rss:.0f} MB", None))
     print("\nwrites (bench/writes.py):")
     for verdict in verdicts:
