@@ -4,6 +4,7 @@ same guarantees: tests/test_dialect_roundtrip.py and the permission matrix.)"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conftest import Env, Org
@@ -115,3 +116,73 @@ async def test_a_hundred_models_in_one_request(env: Env) -> None:
     )
     assert page.json()["count"] == 100, page.text
     assert (await env.client.get("/api/models/many-099/", headers=org.headers)).json()["input_cost"] == 99.0
+
+
+_VOLATILE = {"at", "id", "request_id", "created_at", "updated_at", "effective_from", "model_pk", "pk", "etag"}
+
+
+def _stable(value: Any) -> Any:
+    """The answer without what differs between two organizations doing the same writes: times and ids."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE and "organization" not in k}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+async def _trace(env: Env, org: Org, names: list[str]) -> dict[str, Any]:
+    """Everything the writes left, per model: the model as read, its revisions, audit entries and prices."""
+    found: dict[str, Any] = {}
+    for name in names:
+        parts = []
+        for path in (f"/api/models/{name}/", f"/api/models/{name}/revisions/", f"/api/models/{name}/prices/"):
+            r = await env.client.get(path, headers=org.headers)
+            assert r.status_code == 200, (path, r.text)
+            parts.append(r.json())
+        r = await env.client.get(f"/api/audit-log/?object_type=model&object_id={name}", headers=org.headers)
+        parts.append([(e["action"], e["before"], e["after"]) for e in r.json()["results"]])
+        # The same writes by each organization's admin: the actor is "the admin" on both sides.
+        found[name] = _stable(json.loads(json.dumps(parts).replace(org.admin_user_id, "<admin>")))
+    listed = await env.client.get("/api/models/?affiliation=custom", headers=org.headers)
+    found["list"] = sorted(_stable(m)["model_name"] for m in listed.json())
+    return found
+
+
+async def test_an_import_leaves_what_the_same_single_writes_leave(env: Env) -> None:
+    """The import shares the single writes' rules (services/model_import.py): bases earlier in the request,
+    a name given twice, an update that changes what a stored model inherits, grants, prices."""
+    single, bulk = await env.org("single"), await env.org("bulk")
+    before = [_model("base", input_cost=1.0), {"model_name": "child", "base_model_name": "base"}, _model("bare")]
+    writes = [
+        _model("base", input_cost=5.0, output_cost=6.0),  # updates a stored base: child's view follows
+        {"model_name": "n1", "base_model_name": "child", "display_name": "N1"},  # base stored, two links down
+        {"model_name": "n2", "base_model_name": "n1", "access_grants": []},  # base created just before
+        _model("n1", display_name="N1 again", max_context_window=4096),  # created above, updated here
+        _model("bare", input_cost=2.5),  # had no prices: a baseline entry, then the new one
+        {"model_name": "n2", "base_model_name": "base", "is_active": False},
+    ]
+    for org in (single, bulk):
+        for body in before:
+            r = await env.client.post("/api/models/", json=body, headers=org.headers)
+            assert r.status_code == 201, r.text
+    for body in writes:
+        r = await env.client.post("/api/models/", json=body, headers=single.headers)
+        assert r.status_code in (200, 201), r.text
+    r = await env.client.post(IMPORT, json={"models": writes}, headers=bulk.headers)
+    assert r.status_code == 200, r.text
+    statuses = [x["status"] for x in r.json()["results"]]
+    assert statuses == ["updated", "created", "created", "updated", "updated", "updated"]
+    names = ["base", "child", "bare", "n1", "n2"]
+    assert await _trace(env, bulk, names) == await _trace(env, single, names)
+    child = (await env.client.get("/api/models/child/", headers=bulk.headers)).json()
+    assert (child["input_cost"], child["output_cost"]) == (5.0, 6.0)
+
+
+async def test_a_base_later_in_the_request_is_not_there_yet(env: Env) -> None:
+    """Models are applied in request order, as if written one after the other."""
+    org = await env.org()
+    models = [{"model_name": "kid", "base_model_name": "parent"}, _model("parent")]
+    r = await env.client.post(IMPORT, json={"models": models}, headers=org.headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("models[0] (kid): "), r.text
+    assert await _status(env, org.headers, "parent") == 404

@@ -23,6 +23,7 @@ import msgspec
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from modelreg.store.deferred import add_row
 from modelreg.store.rows import AuditEntryRow
 
 __all__ = [
@@ -116,19 +117,21 @@ async def record(
 ) -> None:
     """Add one audit entry to the caller's transaction. `actor_user_id` overrides the context's actor."""
     actor = current_actor()
-    session.add(
-        AuditEntryRow(
-            organization_id=organization_id,
-            at=datetime.now(UTC),
-            actor_user_id=actor_user_id or actor.user_id,
-            via=actor.via,
-            request_id=actor.request_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=_json(before),
-            after=_json(after),
-        )
+    add_row(
+        session,
+        AuditEntryRow,
+        {
+            "organization_id": organization_id,
+            "at": datetime.now(UTC),
+            "actor_user_id": actor_user_id or actor.user_id,
+            "via": actor.via,
+            "request_id": actor.request_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "before": _json(before),
+            "after": _json(after),
+        },
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.domain.grants import Grant
 from modelreg.domain.llm_model import INHERITABLE_FIELDS
 from modelreg.services import audit
+from modelreg.store.deferred import add_row
 from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
 
 __all__ = ["STATE_FIELDS", "find_revision", "list_revisions", "record_change", "stored_state"]
@@ -62,20 +63,22 @@ async def record_change(
 ) -> None:
     """One revision and its audit entry (object `model`, id = the model's name)."""
     actor = audit.current_actor()
-    session.add(
-        ModelRevisionRow(
-            organization_id=organization_id,
-            model_pk=model_pk,
-            model_name=model_name,
-            revision=revision,
-            action=action,
-            at=datetime.now(UTC),
-            actor_user_id=actor.user_id,
-            via=actor.via,
-            request_id=actor.request_id,
-            before=before,
-            after=after,
-        )
+    add_row(
+        session,
+        ModelRevisionRow,
+        {
+            "organization_id": organization_id,
+            "model_pk": model_pk,
+            "model_name": model_name,
+            "revision": revision,
+            "action": action,
+            "at": datetime.now(UTC),
+            "actor_user_id": actor.user_id,
+            "via": actor.via,
+            "request_id": actor.request_id,
+            "before": before,
+            "after": after,
+        },
     )
     await audit.record(
         session,

@@ -47,7 +47,7 @@ from modelreg.store.model_queries import (
     find_custom_row,
     find_provider_row,
     grants_of,
-    insert_ignoring_conflict,
+    insert_model_row,
     load_base_chain,
     load_custom,
     replace_grants,
@@ -55,7 +55,7 @@ from modelreg.store.model_queries import (
 from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
 from modelreg.store.views import changed_models, find_view_row, model_from_view, refresh_views
 
-__all__ = ["ImportBatch", "Link", "ModelChanges", "ModelService"]
+__all__ = ["Link", "Lookups", "ModelChanges", "ModelService"]
 
 UNSET: Any = msgspec.UNSET
 _PRINCIPALS = "modelreg.organization_principals"
@@ -195,57 +195,30 @@ class ModelService:
     # ---- writes ------------------------------------------------------------------------------
 
     async def create_or_update(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        name: str,
-        changes: ModelChanges,
-        batch: ImportBatch | None = None,
+        self, session: AsyncSession, principal: Principal, name: str, changes: ModelChanges
     ) -> tuple[LLMModel, bool]:
-        """`batch`: one of many writes in this transaction (an import); view rows and the change counter are
-        written once for all of them by `finish_import`."""
         validate_model_name(name)
         if name in self.catalog.reserved_names:
             raise InvalidInput("A built-in model already has this name; choose another name.", "model_name")
-        now = datetime.now(UTC)
-        pk = await insert_ignoring_conflict(
-            session,
-            CustomModelRow,
-            ("organization_id", "model_name"),
-            {
-                "organization_id": principal.organization_id,
-                "user_id": principal.user_id,
-                "model_name": name,
-                "revision": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        created = pk is not None
-        if created:
-            assert pk is not None
+        row = await insert_model_row(session, principal.organization_id, principal.user_id, name)
+        found = None
+        if row is not None:
             grants = changes.access_grants if changes.access_grants is not msgspec.UNSET else DEFAULT_GRANTS
-            await replace_grants(session, pk, await self._valid_grants(session, principal, grants), fresh=True)
+            valid = await self.valid_grants(session, principal, grants)
+            await replace_grants(session, row.pk, valid, fresh=True)
             changes = msgspec.structs.replace(changes, access_grants=msgspec.UNSET)
+            found = (row, None, valid)
         model = await self._write(
             session,
             principal,
             name,
             changes,
             if_match=None,
-            require_route=created,
-            action="create" if created else "update",
-            batch=batch,
+            require_route=row is not None,
+            action="update" if row is None else "create",
+            found=found,
         )
-        return model, created
-
-    async def finish_import(self, session: AsyncSession, principal: Principal, batch: ImportBatch) -> None:
-        """The view rows of every model a batch wrote (and of their dependents), and one counter bump."""
-        if not batch.written:
-            return
-        names = list(batch.written)
-        await refresh_views(session, self.catalog, principal.organization_id, names, batch.current())
-        await bump_models(session, principal.organization_id)
+        return model, row is not None
 
     async def create_new(
         self, session: AsyncSession, principal: Principal, name: str, changes: ModelChanges
@@ -346,20 +319,20 @@ class ModelService:
             self._raise_for_missing(name, action)
             raise NotFound()
         grants = await grants_of(session, pair[0].pk)
-        self._require_write(principal, custom_model_from_row(pair[0], pair[1], grants))
+        self.require_write(principal, custom_model_from_row(pair[0], pair[1], grants))
         return pair[0], pair[1], grants
 
     # ---- internals ---------------------------------------------------------------------------
 
     @staticmethod
-    def _require_write(principal: Principal, model: CustomModel) -> None:
+    def require_write(principal: Principal, model: CustomModel) -> None:
         """Unreadable answers like missing; readable but not writable is AccessProhibited."""
         if not can_read(principal, model):
             raise NotFound()
         if not can_write(principal, model):
             raise AccessProhibited()
 
-    async def _valid_grants(
+    async def valid_grants(
         self, session: AsyncSession, principal: Principal, grants: tuple[Grant, ...]
     ) -> tuple[Grant, ...]:
         if all(g.principal_type == "user" and g.principal_id == EVERYONE for g in grants):
@@ -377,18 +350,16 @@ class ModelService:
         if self.catalog.lookup(name) is not None:
             raise ReadOnlyModel(action)
 
-    async def _resolve(
-        self, session: AsyncSession, model: CustomModel, *, strict: bool
-    ) -> tuple[LLMModel, frozenset[str]]:
+    async def _resolve(self, lookups: Lookups, model: CustomModel, *, strict: bool) -> tuple[LLMModel, frozenset[str]]:
         """The resolved model, and the names of the custom models it inherits from."""
-        chain = await load_base_chain(session, model.organization_id, model.base_model_name)
+        chain = await lookups.chain(model.base_model_name)
         chain.pop(model.name, None)
         lookup = self.catalog.lookup if strict else self.catalog.lookup_or_none
         return resolve_chain(model, chain.get, lookup, strict=strict), frozenset(chain)
 
-    async def _canonical_base(self, session: AsyncSession, principal: Principal, name: str) -> str:
+    async def _canonical_base(self, lookups: Lookups, principal: Principal, name: str) -> str:
         validate_model_name(name, "base_model_name")
-        base = await load_custom(session, principal.organization_id, name)
+        base = await lookups.custom(name)
         if base is not None:
             if not can_read(principal, base):
                 raise BaseModelNotFound()  # exactly like a missing base
@@ -408,16 +379,25 @@ class ModelService:
         if_match: str | None,
         require_route: bool,
         action: str = "update",
-        batch: ImportBatch | None = None,
+        lookups: Lookups | None = None,
+        found: tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]] | None = None,
     ) -> LLMModel:
-        row, provider_row, grants = await self._writable(session, principal, name, "modified", for_update=True)
+        """One model's change, checked and recorded. `lookups`: where the rest of the write reads and puts
+        what it needs (one query each by default; an import's batch serves them from memory). `found`: the
+        row, its provider and grants, when the caller has just inserted it."""
+        lookups = lookups or Lookups(session, principal.organization_id, self.catalog.reserved_names)
+        if found is None:
+            row, provider_row, grants = await lookups.writable(self, principal, name)
+        else:
+            row, provider_row, grants = found
+            self.require_write(principal, custom_model_from_row(row, provider_row, grants))
         before = None if action == "create" else stored_state(row, provider_row, grants)
         before_prices = None if action == "create" else PriceSet.of(row)
         if if_match is not None:
             check_if_match(if_match, _tag(row))
         if changes.access_grants is not msgspec.UNSET:
-            grants = await self._valid_grants(session, principal, changes.access_grants)
-            await replace_grants(session, row.pk, grants)
+            grants = await self.valid_grants(session, principal, changes.access_grants)
+            await lookups.set_grants(row.pk, grants)
         if changes.is_active is not msgspec.UNSET:
             row.is_active = changes.is_active
         for field in _COLUMN_FIELDS:
@@ -436,14 +416,14 @@ class ModelService:
             row.base_model_name = (
                 None
                 if changes.base_model_name is None
-                else await self._canonical_base(session, principal, changes.base_model_name)
+                else await self._canonical_base(lookups, principal, changes.base_model_name)
             )
         if changes.provider_id is not msgspec.UNSET:
             if changes.provider_id is None:
                 row.provider_pk, provider_row = None, None
             else:
                 validate_name(changes.provider_id, "custom_provider_id")
-                provider_row = await find_provider_row(session, principal.organization_id, changes.provider_id)
+                provider_row = await lookups.provider(changes.provider_id)
                 if provider_row is None:
                     raise NotFound()
                 row.provider_pk = provider_row.pk
@@ -453,9 +433,9 @@ class ModelService:
             )
         row.revision += 1
         row.updated_at = datetime.now(UTC)
-        await session.flush()
+        await lookups.saved()
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
-        resolved, chain = await self._resolve(session, custom_model_from_row(row, provider_row, grants), strict=True)
+        resolved, chain = await self._resolve(lookups, custom_model_from_row(row, provider_row, grants), strict=True)
         await record_change(
             session,
             organization_id=principal.organization_id,
@@ -466,36 +446,64 @@ class ModelService:
             before=before,
             after=stored_state(row, provider_row, grants),
         )
-        await record_edit(session, row, before_prices, origin=action, at=self.clock())
-        if batch is not None:
-            batch.wrote(name, resolved, chain)
-            return resolved
-        await refresh_views(session, self.catalog, principal.organization_id, [name], {name: resolved})
-        await bump_models(session, principal.organization_id)
+        await record_edit(session, row, before_prices, origin=action, at=self.clock(), known=lookups.has_prices(row.pk))
+        await lookups.wrote(self.catalog, row, provider_row, grants, resolved, chain, created=action == "create")
         return resolved
 
 
-class ImportBatch:
-    """The models one transaction writes in bulk, with each one's resolution as of its write."""
+class Lookups:
+    """What a model write reads besides its own row, and what it does once written: one query each, the view
+    row and the change counter at once (single writes). services/model_import.py serves an import's batch
+    from memory instead; the rules in ModelService._write are the same for both."""
 
-    def __init__(self) -> None:
-        self.written: dict[str, tuple[int, LLMModel, frozenset[str]]] = {}
-        """name -> (step, resolved model, names of its custom bases)."""
-        self._step = 0
+    def __init__(self, session: AsyncSession, organization_id: str, builtin: frozenset[str]) -> None:
+        self.session = session
+        self.organization_id = organization_id
+        self.builtin = builtin
+        """The catalog's names and aliases: no custom model has one (create_or_update refuses them)."""
 
-    def wrote(self, name: str, resolved: LLMModel, chain: frozenset[str]) -> None:
-        self._step += 1
-        self.written[name] = (self._step, resolved, chain)
+    async def writable(
+        self, service: ModelService, principal: Principal, name: str
+    ) -> tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]]:
+        return await service._writable(self.session, principal, name, "modified", for_update=True)
 
-    def current(self) -> dict[str, LLMModel]:
-        """The resolutions still true at the end: none of the model's bases was written after it (the others
-        are resolved again by refresh_views)."""
-        last = {name: step for name, (step, _, _) in self.written.items()}
-        return {
-            name: model
-            for name, (step, model, chain) in self.written.items()
-            if all(last.get(base, 0) < step for base in chain)
-        }
+    async def custom(self, name: str) -> CustomModel | None:
+        if name in self.builtin:
+            return None
+        return await load_custom(self.session, self.organization_id, name)
+
+    async def chain(self, start: str | None) -> dict[str, CustomModel]:
+        if start is None or start in self.builtin:  # a built-in base: no custom link to read
+            return {}
+        return await load_base_chain(self.session, self.organization_id, start)
+
+    async def provider(self, provider_id: str) -> ProviderRow | None:
+        return await find_provider_row(self.session, self.organization_id, provider_id)
+
+    async def set_grants(self, model_pk: int, grants: tuple[Grant, ...], *, fresh: bool = False) -> None:
+        await replace_grants(self.session, model_pk, grants, fresh=fresh)
+
+    async def saved(self) -> None:
+        await self.session.flush()
+
+    def has_prices(self, model_pk: int) -> bool | None:
+        """Whether the model has price entries, if known without a query (None: ask the database)."""
+        return None
+
+    async def wrote(
+        self,
+        catalog: Catalog,
+        row: CustomModelRow,
+        provider_row: ProviderRow | None,
+        grants: tuple[Grant, ...],
+        resolved: LLMModel,
+        chain: frozenset[str],
+        *,
+        created: bool,
+    ) -> None:
+        name = row.model_name
+        await refresh_views(self.session, catalog, self.organization_id, [name], {name: resolved}, created=created)
+        await bump_models(self.session, self.organization_id)
 
 
 def _link_of_builtin(model: LLMModel) -> Link:

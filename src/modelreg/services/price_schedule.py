@@ -38,6 +38,7 @@ from modelreg.services.model_history import record_change, stored_state
 from modelreg.services.price_history import ChainPrices, HistoryEntry, chain_prices, price_history
 from modelreg.store import counters
 from modelreg.store.database import Database
+from modelreg.store.deferred import add_row
 from modelreg.store.memory import ModelIndex, org_counter
 from modelreg.store.model_queries import custom_model_from_row, find_custom_row, grants_of
 from modelreg.store.rows import CustomModelRow, ModelPriceRow
@@ -64,36 +65,27 @@ def _entry_values(prices: PriceSet) -> dict[str, Any]:
 
 
 async def record_edit(
-    session: AsyncSession, row: CustomModelRow, before: PriceSet | None, *, origin: str, at: float
+    session: AsyncSession,
+    row: CustomModelRow,
+    before: PriceSet | None,
+    *,
+    origin: str,
+    at: float,
+    known: bool | None = None,
 ) -> None:
     """Called by the model write path after it changed `row` (not yet committed): a change of its own prices
-    (or a create that sets some) becomes an entry in force from `at`. `before` is None for a create."""
+    (or a create that sets some) becomes an entry in force from `at`. `before` is None for a create.
+    `known`: whether the model has entries already, when the caller knows (None: looked up)."""
     after = PriceSet.of(row)
     if after == (before if before is not None else PriceSet()):
         return
     actor = audit.current_actor().user_id
     common = {"organization_id": row.organization_id, "model_pk": row.pk, "model_name": row.model_name}
-    if before is not None and not await _has_entries(session, row.pk):
-        session.add(
-            P(
-                **common,
-                **_entry_values(before),
-                effective_from=min(row.created_at, _instant(at)),
-                origin="baseline",
-                applied=True,
-                actor_user_id=None,
-            )
-        )
-    session.add(
-        P(
-            **common,
-            **_entry_values(after),
-            effective_from=_instant(at),
-            origin=origin,
-            applied=True,
-            actor_user_id=actor,
-        )
-    )
+    if before is not None and not (known if known is not None else await _has_entries(session, row.pk)):
+        baseline = {"effective_from": min(row.created_at, _instant(at)), "origin": "baseline"}
+        add_row(session, P, {**common, **_entry_values(before), **baseline, "applied": True, "actor_user_id": None})
+    entry = {"effective_from": _instant(at), "origin": origin, "applied": True, "actor_user_id": actor}
+    add_row(session, P, {**common, **_entry_values(after), **entry})
 
 
 async def _has_entries(session: AsyncSession, model_pk: int) -> bool:

@@ -2,7 +2,8 @@
 
 SQLite is one writer at a time. Rather than letting concurrent writers collide and fail with
 "database is locked", write transactions start with BEGIN IMMEDIATE on a dedicated engine and are
-serialized in-process by a lock; readers use a second engine and never block in WAL mode.
+serialized in-process by a lock; readers use a second engine and never block in WAL mode. The writer's
+statements run on the event loop's thread (store/sqlite_writer.py), the readers' on aiosqlite's threads.
 PostgreSQL uses one engine for both.
 
 Routes and the CLI open transactions here; services receive the session and never commit.
@@ -17,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event, make_url
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from modelreg.filters.regex import safe_regex
 from modelreg.store.faults import DatabaseHealth, fault_kind
+from modelreg.store.sqlite_writer import begin_immediate, connect_inline
 
 __all__ = ["Database", "DatabaseTimeouts"]
 
@@ -48,10 +51,18 @@ def _regexp(pattern: str, value: str | None) -> bool:
 
 
 def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> AsyncEngine:
-    in_memory = make_url(url).database in (None, "", ":memory:")  # one shared connection (StaticPool): no waits
-    pool = {} if in_memory else {"pool_timeout": timeouts.pool}
-    engine = create_async_engine(url, connect_args={"timeout": timeouts.statement}, **pool)
-    busy_ms = int(timeouts.statement * 1000)
+    path = make_url(url).database
+    in_memory = path in (None, "", ":memory:")  # one shared connection (StaticPool): no waits
+    options: dict[str, Any] = {} if in_memory else {"pool_timeout": timeouts.pool}
+    inline = immediate and not in_memory
+    if inline:
+        assert path is not None
+        # Database's write lock lets one transaction use it at a time: one connection is all it needs.
+        options.update(async_creator=partial(connect_inline, path), pool_size=1, max_overflow=0)
+    else:
+        options.update(connect_args={"timeout": timeouts.statement})
+    engine = create_async_engine(url, **options)
+    busy_ms = 0 if inline else int(timeouts.statement * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -73,7 +84,10 @@ def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> 
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if inline:
+            begin_immediate(connection, timeouts.statement)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -7,6 +7,7 @@ another organization's rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, select
@@ -26,6 +27,7 @@ __all__ = [
     "find_provider_row",
     "grants_of",
     "insert_ignoring_conflict",
+    "insert_model_row",
     "list_custom_models",
     "load_base_chain",
     "load_custom",
@@ -174,6 +176,26 @@ async def find_provider_row(
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def insert_model_row(
+    session: AsyncSession, organization_id: str, user_id: str, name: str
+) -> CustomModelRow | None:
+    """A new model's row (revision 0, to be written by the caller), or None when the name is taken. One
+    statement: the conflict is ignored (concurrent creates of one name end in one row, as
+    insert_ignoring_conflict does) and the row comes back as an ORM object (no read after the insert)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    statement = (
+        insert(CustomModelRow)
+        .values(
+            organization_id=organization_id, user_id=user_id, model_name=name, revision=0, created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["organization_id", "model_name"])
+        .returning(CustomModelRow)
+    )  # fmt: skip
+    return (await session.scalars(statement)).one_or_none()
 
 
 async def insert_ignoring_conflict(

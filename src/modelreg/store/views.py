@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
@@ -26,6 +26,7 @@ from modelreg.domain.pricing import tiers_from_json, tiers_to_json
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import has_discount
+from modelreg.store.deferred import table_of
 from modelreg.store.model_queries import load_base_chain, load_custom
 from modelreg.store.rows import CustomModelRow, ModelViewRow
 
@@ -202,13 +203,17 @@ async def refresh_views(
     organization_id: str,
     names: Iterable[str],
     resolved: Mapping[str, LLMModel] | None = None,
+    *,
+    created: bool = False,
 ) -> list[str]:
     """Re-resolve `names` and their dependents; returns the names refreshed. `resolved`: models the caller
-    has just resolved from this transaction's rows (a write's own model), used as they are."""
-    affected = await _with_dependents(session, organization_id, names)
+    has just resolved from this transaction's rows (a write's own model), used as they are. `created`: the
+    models were inserted in this transaction, so they have no view row and nothing inherits from them yet."""
+    affected = list(names) if created else await _with_dependents(session, organization_id, names)
     changed = changed_models(session, organization_id)
     known = resolved or {}
-    for start in range(0, len(affected), 500):
+    rows: list[dict[str, Any]] = []
+    for start in range(0, 0 if created else len(affected), 500):
         chunk = affected[start : start + 500]
         scope = ModelViewRow.organization_id == organization_id
         where = ModelViewRow.model_name == chunk[0] if len(chunk) == 1 else ModelViewRow.model_name.in_(chunk)
@@ -223,10 +228,11 @@ async def refresh_views(
             chain = await load_base_chain(session, organization_id, custom.base_model_name)
             chain.pop(custom.name, None)
             model = resolve_chain(custom, chain.get, catalog.lookup_or_none, strict=False)
-        row = ModelViewRow(**view_values(model))
-        session.add(row)
-        changed[name] = model_from_view(row, catalog)
-    await session.flush()
+        values = view_values(model)
+        rows.append(values)
+        changed[name] = model_from_view(ModelViewRow(**values), catalog)
+    for start in range(0, len(rows), 500):  # Core executemany: an import writes thousands
+        await session.execute(insert(table_of(ModelViewRow)), rows[start : start + 500])
     return affected
 
 

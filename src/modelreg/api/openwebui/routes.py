@@ -38,7 +38,8 @@ from modelreg.domain.errors import DomainError, InvalidInput, NotFound, ReadOnly
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import parse_filters
 from modelreg.services.listing import parse_sort
-from modelreg.services.models import ImportBatch, ModelChanges
+from modelreg.services.model_import import ImportRefused, write_import
+from modelreg.services.models import ModelChanges
 
 __all__ = ["openwebui_router"]
 
@@ -227,16 +228,15 @@ async def import_models(request: AnyRequest) -> ImportAnswer:
             items.append((item.id, form_changes(item)))
         except (msgspec.ValidationError, DomainError) as exc:
             raise _import_error(request, position, raw, exc) from exc
-    results: list[ImportResult] = []
-    batch = ImportBatch()
     async with reg.writing(principal.organization_id) as session:
-        for position, (name, changes) in enumerate(items):
-            try:
-                _, created = await reg.models.create_or_update(session, principal, name, changes, batch)
-            except DomainError as exc:
-                raise _import_error(request, position, form.models[position], exc) from exc
-            results.append(ImportResult(name, "created" if created else "updated"))
-        await reg.models.finish_import(session, principal, batch)
+        try:
+            created = await write_import(reg.models, session, principal, items)
+        except ImportRefused as refused:
+            at = refused.position
+            raise _import_error(request, at, form.models[at], refused.error) from refused.error
+    results = [
+        ImportResult(name, "created" if new else "updated") for (name, _), new in zip(items, created, strict=True)
+    ]
     return ImportAnswer(results=results, imported=len(results))
 
 

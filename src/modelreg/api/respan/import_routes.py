@@ -18,7 +18,8 @@ from modelreg.api.errors import domain_error_response
 from modelreg.api.respan.convert import model_changes
 from modelreg.api.respan.schemas import RespanModelWrite
 from modelreg.domain.errors import DomainError, InvalidInput
-from modelreg.services.models import ImportBatch
+from modelreg.services.model_import import ImportRefused, write_import
+from modelreg.services.models import ModelChanges
 
 __all__ = ["MAX_IMPORT", "import_handlers"]
 
@@ -55,19 +56,23 @@ async def import_models(request: Request[Any, Any, Any]) -> RespanImportAnswer:
     principal = await require_principal(request)
     body = await decode_body(request, RespanImport)
     reg = registry(request)
-    results: list[RespanImportResult] = []
-    batch = ImportBatch()
+    items: list[tuple[str | None, ModelChanges]] = []
+    for position, item in enumerate(body.models):
+        name = item.model_name if isinstance(item.model_name, str) else None
+        try:
+            items.append((name, model_changes(item)))
+        except DomainError as exc:
+            raise _refusal(position, name, exc) from exc
     async with reg.writing(principal.organization_id) as session:
-        for position, item in enumerate(body.models):
-            name = item.model_name if isinstance(item.model_name, str) else None
-            try:
-                if name is None:
-                    raise InvalidInput("This field is required.", "model_name")
-                _, created = await reg.models.create_or_update(session, principal, name, model_changes(item), batch)
-            except DomainError as exc:
-                raise _refusal(position, name, exc) from exc
-            results.append(RespanImportResult(name, "created" if created else "updated"))
-        await reg.models.finish_import(session, principal, batch)
+        try:
+            created = await write_import(reg.models, session, principal, items)
+        except ImportRefused as refused:
+            raise _refusal(refused.position, items[refused.position][0], refused.error) from refused.error
+    results = [
+        RespanImportResult(name, "created" if new else "updated")
+        for (name, _), new in zip(items, created, strict=True)
+        if name is not None
+    ]
     return RespanImportAnswer(results=results, imported=len(results))
 
 
