@@ -40,6 +40,7 @@ from modelreg.services.model_history import (
 from modelreg.services.price_schedule import record_edit
 from modelreg.services.providers import check_if_match
 from modelreg.store.database import Database
+from modelreg.store.deferred import defer_rows, insert_deferred
 from modelreg.store.memory import ModelIndex, bump_models
 from modelreg.store.model_queries import (
     custom_model_from_row,
@@ -436,6 +437,7 @@ class ModelService:
         await lookups.saved()
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
         resolved, chain = await self._resolve(lookups, custom_model_from_row(row, provider_row, grants), strict=True)
+        defer_rows(session)  # the revision, audit and price rows: inserted by `wrote` (or the import's end)
         await record_change(
             session,
             organization_id=principal.organization_id,
@@ -502,6 +504,7 @@ class Lookups:
         created: bool,
     ) -> None:
         name = row.model_name
+        await insert_deferred(self.session)
         await refresh_views(self.session, catalog, self.organization_id, [name], {name: resolved}, created=created)
         await bump_models(self.session, self.organization_id)
 

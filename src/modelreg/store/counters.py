@@ -8,7 +8,10 @@ change within milliseconds; the poll stays the fallback (a dropped listener, SQL
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import functools
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,16 +31,22 @@ BUMPS = "modelreg.counter_bumps"
 commit, this process knows which counter values its own writes produced (store/memory.py)."""
 
 
+@functools.cache
+def _bump_statement(dialect: str) -> Any:
+    """Built once per dialect: every write runs it, and building it cost more than running it."""
+    inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
+    statement = inserted.values(name=bindparam("counter"), value=1).on_conflict_do_update(
+        index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
+    )
+    return statement.returning(ChangeCounterRow.value)
+
+
 async def bump(session: AsyncSession, name: str) -> int:
     """Insert-or-increment in one statement: concurrent first writes of a new counter (a new organization's
     first models) both count, where an UPDATE-then-INSERT let one of them fail on the primary key.
     Returns the new value (also noted in session.info[BUMPS])."""
     dialect = session.get_bind().dialect.name
-    inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
-    statement = inserted.values(name=name, value=1).on_conflict_do_update(
-        index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
-    )
-    value = int((await session.execute(statement.returning(ChangeCounterRow.value))).scalar_one())
+    value = int((await session.execute(_bump_statement(dialect), {"counter": name})).scalar_one())
     bumps: dict[str, tuple[int, int]] = session.info.setdefault(BUMPS, {})
     bumps[name] = (bumps.get(name, (0, 0))[0] + 1, value)
     if dialect == "postgresql":

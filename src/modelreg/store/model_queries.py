@@ -6,11 +6,12 @@ another organization's rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from modelreg.domain.grants import Grant
 from modelreg.domain.llm_model import CustomModel
 from modelreg.domain.pricing import tiers_from_json
 from modelreg.domain.provider import Provider
+from modelreg.store.deferred import table_of
 from modelreg.store.rows import CustomModelRow, ModelGrantRow, ProviderRow
 
 __all__ = [
@@ -82,7 +84,7 @@ def custom_model_from_row(
     )
 
 
-def _with_provider(organization_id: str) -> Select[CustomModelRow, ProviderRow]:
+def _with_provider(organization_id: Any) -> Select[CustomModelRow, ProviderRow]:
     query = (
         select(CustomModelRow, ProviderRow)
         .outerjoin(ProviderRow, ProviderRow.pk == CustomModelRow.provider_pk)
@@ -91,13 +93,17 @@ def _with_provider(organization_id: str) -> Select[CustomModelRow, ProviderRow]:
     return query
 
 
+@functools.cache
+def _find_statement(for_update: bool) -> Select[CustomModelRow, ProviderRow]:
+    """Built once: every write and every read by name runs it."""
+    query = _with_provider(bindparam("org")).where(CustomModelRow.model_name == bindparam("name"))
+    return query.with_for_update(of=CustomModelRow) if for_update else query
+
+
 async def find_custom_row(
     session: AsyncSession, organization_id: str, name: str, *, for_update: bool = False
 ) -> tuple[CustomModelRow, ProviderRow | None] | None:
-    query = _with_provider(organization_id).where(CustomModelRow.model_name == name)
-    if for_update:
-        query = query.with_for_update(of=CustomModelRow)
-    found = (await session.execute(query)).first()
+    found = (await session.execute(_find_statement(for_update), {"org": organization_id, "name": name})).first()
     if found is None:
         return None
     model_row: CustomModelRow = found[0]
@@ -105,31 +111,30 @@ async def find_custom_row(
     return model_row, provider_row
 
 
+_GRANTS_OF = select(ModelGrantRow.principal_type, ModelGrantRow.principal_id, ModelGrantRow.permission).where(
+    ModelGrantRow.model_pk == bindparam("pk")
+)
+
+
 async def grants_of(session: AsyncSession, model_pk: int) -> tuple[Grant, ...]:
-    rows = await session.execute(
-        select(ModelGrantRow.principal_type, ModelGrantRow.principal_id, ModelGrantRow.permission).where(
-            ModelGrantRow.model_pk == model_pk
-        )
-    )
+    rows = await session.execute(_GRANTS_OF, {"pk": model_pk})
     return tuple(sorted(Grant(t, i, p) for t, i, p in rows.all()))  # type: ignore[arg-type]
 
 
 async def replace_grants(
     session: AsyncSession, model_pk: int, grants: tuple[Grant, ...], *, fresh: bool = False
 ) -> None:
-    """`fresh`: the model was inserted in this transaction and has no grants yet."""
+    """`fresh`: the model was inserted in this transaction and has no grants yet. Core statements: no ORM
+    object is kept for a grant (grants_of reads them as values)."""
     if not fresh:
         await session.execute(delete(ModelGrantRow).where(ModelGrantRow.model_pk == model_pk))
-    for grant in grants:
-        session.add(
-            ModelGrantRow(
-                model_pk=model_pk,
-                principal_type=grant.principal_type,
-                principal_id=grant.principal_id,
-                permission=grant.permission,
-            )
-        )
-    await session.flush()
+    if grants:
+        rows = [
+            {"model_pk": model_pk, "principal_type": g.principal_type, "principal_id": g.principal_id,
+             "permission": g.permission}
+            for g in grants
+        ]  # fmt: skip
+        await session.execute(insert(table_of(ModelGrantRow)), rows)
 
 
 async def load_custom(session: AsyncSession, organization_id: str, name: str) -> CustomModel | None:
@@ -184,18 +189,26 @@ async def insert_model_row(
     """A new model's row (revision 0, to be written by the caller), or None when the name is taken. One
     statement: the conflict is ignored (concurrent creates of one name end in one row, as
     insert_ignoring_conflict does) and the row comes back as an ORM object (no read after the insert)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = datetime.now(UTC)
-    statement = (
+    values = {"org": organization_id, "user": user_id, "name": name, "now": now}
+    statement = _insert_model_statement(session.get_bind().dialect.name)
+    return (await session.scalars(statement, values)).one_or_none()
+
+
+@functools.cache
+def _insert_model_statement(dialect: str) -> Any:
+    """Built once per dialect (a statement per write costs more to build than to run)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now: Any = bindparam("now")
+    return (
         insert(CustomModelRow)
         .values(
-            organization_id=organization_id, user_id=user_id, model_name=name, revision=0, created_at=now,
-            updated_at=now,
+            organization_id=bindparam("org"), user_id=bindparam("user"), model_name=bindparam("name"), revision=0,
+            created_at=now, updated_at=now,
         )
         .on_conflict_do_nothing(index_elements=["organization_id", "model_name"])
         .returning(CustomModelRow)
     )  # fmt: skip
-    return (await session.scalars(statement)).one_or_none()
 
 
 async def insert_ignoring_conflict(
