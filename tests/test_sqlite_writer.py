@@ -5,6 +5,7 @@ fault (503) after the statement timeout, never in a hang."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -56,5 +57,29 @@ async def test_a_writer_waits_for_another_process_lock_without_blocking_the_loop
         await write(3)  # the connection is usable again
         async with db.read() as session:
             assert list((await session.execute(text("SELECT v FROM t ORDER BY v"))).scalars()) == [1, 3]
+    finally:
+        await db.dispose()
+
+
+async def test_commits_reach_the_database_file_through_checkpoints_off_the_loop(tmp_path: Path) -> None:
+    """The writer's automatic checkpoints are off (they would run on the loop); the Checkpointer moves the WAL
+    into the database file from a reader's thread after commits."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    try:
+        async with db.write() as session:
+            await session.execute(text("CREATE TABLE t (v INTEGER)"))
+            await session.execute(text("INSERT INTO t VALUES (7)"))
+        # Connections stay open (closing the last one would checkpoint by itself): the file, read without its
+        # WAL, has the row once the Checkpointer ran.
+        copy = tmp_path / "copy.db"
+        found: list[tuple[int]] = []
+        deadline = time.monotonic() + 5
+        while not found and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            copy.write_bytes((tmp_path / "c.db").read_bytes())
+            with contextlib.closing(sqlite3.connect(copy)) as plain:
+                tables = plain.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall()
+                found = plain.execute("SELECT v FROM t").fetchall() if tables else []
+        assert found == [(7,)]
     finally:
         await db.dispose()

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from modelreg.filters.regex import safe_regex
 from modelreg.store.faults import DatabaseHealth, fault_kind
-from modelreg.store.sqlite_writer import begin_immediate, connect_inline
+from modelreg.store.sqlite_writer import Checkpointer, begin_immediate, connect_inline
 
 __all__ = ["Database", "DatabaseTimeouts"]
 
@@ -58,7 +58,7 @@ def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> 
     if inline:
         assert path is not None
         # Database's write lock lets one transaction use it at a time: one connection is all it needs.
-        options.update(async_creator=partial(connect_inline, path), pool_size=1, max_overflow=0)
+        options.update(async_creator=partial(connect_inline, path, timeouts.statement), pool_size=1, max_overflow=0)
     else:
         options.update(connect_args={"timeout": timeouts.statement})
     engine = create_async_engine(url, **options)
@@ -77,6 +77,8 @@ def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> 
         cursor.execute("PRAGMA synchronous=NORMAL")
         # The WAL is truncated back to 64 MB after a checkpoint (a bulk import may grow it far beyond).
         cursor.execute("PRAGMA journal_size_limit=67108864")
+        if inline:  # its checkpoints run on a reader's thread (sqlite_writer.Checkpointer), not on the loop
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
         # Filters (filters/to_sql.py) need Python's case folding and linear-time regexes inside SQLite.
         dbapi_connection.create_function("py_lower", 1, _py_lower, deterministic=True)
@@ -123,6 +125,8 @@ class Database:
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        self._checkpoints = Checkpointer(self.read_engine) if self.is_sqlite and not in_memory else None
 
     @asynccontextmanager
     async def _watched(self, probe: bool) -> AsyncIterator[None]:
@@ -153,8 +157,12 @@ class Database:
             return
         async with self._watched(False), self._write_lock, self._write_sessions() as session, session.begin():
             yield session
+        if self._checkpoints is not None:
+            self._checkpoints.committed()
 
     async def dispose(self) -> None:
+        if self._checkpoints is not None:
+            await self._checkpoints.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

@@ -11,11 +11,18 @@ What must not block the loop is a wait, and the only wait on this connection is 
 by another process (a second worker, the CLI): its busy timeout is 0, and BEGIN IMMEDIATE is retried
 with asyncio sleeps until the statement timeout (`begin_immediate`), so the loop serves other requests
 meanwhile. Readers keep aiosqlite's threads (store/database.py).
+
+Checkpoints would block the loop too: SQLite runs one at the commit that finds the WAL over 1,000 pages,
+copying them into the database file and syncing it (tens of ms to seconds on a busy disk). The writer's
+automatic checkpoint is off (`wal_autocheckpoint=0`) and `Checkpointer` runs a PASSIVE checkpoint on a
+reader's thread instead, at most once a second after commits. Durability does not change: a commit is in the
+WAL either way, and checkpoints only move pages from the WAL into the database file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,9 +31,12 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_
 
-__all__ = ["begin_immediate", "connect_inline"]
+__all__ = ["Checkpointer", "begin_immediate", "connect_inline"]
+
+log = logging.getLogger("modelreg.database")
 
 _FIRST_RETRY_S = 0.0005
 _LONGEST_RETRY_S = 0.02
@@ -42,10 +52,12 @@ class _InlineConnection(aiosqlite.Connection):
         return fn(*args, **kwargs)
 
 
-async def connect_inline(path: str) -> aiosqlite.Connection:
-    """The writer's driver connection (`async_creator` of its engine): no busy wait inside SQLite, and
-    usable from the loop's thread although opened on aiosqlite's."""
-    connection = _InlineConnection(partial(sqlite3.connect, path, timeout=0, check_same_thread=False), 64)
+async def connect_inline(path: str, timeout_s: float) -> aiosqlite.Connection:
+    """The writer's driver connection (`async_creator` of its engine), usable from the loop's thread although
+    opened on aiosqlite's. `timeout_s` is the busy timeout of its set-up pragmas (once per process: WAL mode may
+    need a lock at first); the engine's connect handler then sets it to 0 for everything else."""
+    connector = partial(sqlite3.connect, path, timeout=timeout_s, check_same_thread=False)
+    connection = _InlineConnection(connector, 64)
     connection._thread.daemon = True  # as SQLAlchemy's adapter does for aiosqlite's own connections
     return await connection
 
@@ -64,3 +76,35 @@ def begin_immediate(connection: Any, timeout_s: float) -> None:
                 raise
         await_(asyncio.sleep(delay))
         delay = min(delay * 2, _LONGEST_RETRY_S)
+
+
+class Checkpointer:
+    """PASSIVE checkpoints of the WAL on a reader's connection (aiosqlite's thread), never two at once and at
+    most one per `every_s` after a commit; a failed one is tried again after a later commit."""
+
+    def __init__(self, engine: AsyncEngine, every_s: float = 1.0) -> None:
+        self._engine = engine
+        self._every_s = every_s
+        self._last = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def committed(self) -> None:
+        now = time.monotonic()
+        if self._task is None and now - self._last >= self._every_s:
+            self._last = now
+            self._task = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            async with self._engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+                await driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # outside a transaction, as it must
+        except Exception as error:  # noqa: BLE001 - the WAL only grows until the next one succeeds
+            log.debug("WAL checkpoint failed: %s", error)
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task
