@@ -103,13 +103,33 @@ class SSEFilter:
         data = self._buffer + chunk if self._buffer else chunk
         out: list[bytes] = []
         start = 0
-        for match in _EVENT_END.finditer(data):
+        skipping = True
+        while True:
+            if skipping and self.first_token_at is not None:
+                start, skipping = self._plain_run(data, start, out)
+            match = _EVENT_END.search(data, start)
+            if match is None:
+                break
             event = data[start : match.end()]
             start = match.end()
             if self._keep(event):
                 out.append(event)
         self._buffer = data[start:]
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    @staticmethod
+    def _plain_run(data: bytes, start: int, out: list[bytes]) -> tuple[int, bool]:
+        """Once the first token is known: the complete one-line events from `start` up to the first that
+        mentions usage, relayed whole (nothing in them is read: see _keep). Returns where the rest starts,
+        and whether another run may follow (not after a run that was not plain)."""
+        usage = data.find(b"usage", start)
+        end = data.rfind(b"\n\n", start, len(data) if usage < 0 else usage) + 2
+        if end <= start:
+            return start, True
+        if not _plain(data[start:end]):
+            return start, False
+        out.append(data[start:end])
+        return end, True
 
     def tail(self) -> bytes:
         rest, self._buffer = self._buffer, b""
