@@ -77,6 +77,11 @@ class UpstreamResponse:
             return b""
         return await self._connection.read_chunk()
 
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived (and been handed out by read_chunk, or is waiting there)."""
+        return self._connection is None or self._connection.at_end
+
     def close(self) -> None:
         """Drop the connection (the caller went away or the stream broke: the upstream sees the abort);
         after a complete body the connection goes back to the pool instead."""
