@@ -54,3 +54,18 @@ def test_usage_split_over_data_lines_after_the_first_token_is_found() -> None:
     relayed = sse.feed(b"".join(EVENTS)) + sse.feed(split_event + DONE) + sse.tail()
     assert relayed == b"".join([*EVENTS, split_event, DONE])
     assert sse.usage is not None and sse.usage.prompt_tokens == 7
+
+
+@pytest.mark.parametrize("size", [1, 5, 100_000])
+def test_crlf_line_ends_and_multi_line_events(size: int) -> None:
+    """Events ended by CRLF blank lines, or spread over `event:` and several `data:` lines, are events like
+    any other: relayed as sent, the usage found in them, the usage-only one dropped when not asked for."""
+    crlf = [event.replace(b"\n", b"\r\n") for event in EVENTS]
+    usage = USAGE_EVENT.replace(b"\n", b"\r\n")
+    named = b"event: message\n" + EVENTS[1]
+    stream = b"".join([*crlf, named, usage, DONE])
+    sse = SSEFilter(drop_usage_chunk=True)
+    relayed = b"".join(sse.feed(chunk) for chunk in _splits(stream, size)) + sse.tail()
+    assert relayed == b"".join([*crlf, named, DONE])
+    assert sse.usage is not None and sse.usage.completion_tokens == 3
+    assert sse.first_token_at is not None
