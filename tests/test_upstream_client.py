@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from modelreg.gateway import http1
 from modelreg.gateway.ssrf import UpstreamPolicy
@@ -266,3 +274,65 @@ async def test_pool_limit_waits_for_a_free_connection(serve: Serve) -> None:
         await upstream.close()
     assert bodies == [b"ok"] * 10
     assert server.connections == 2
+
+
+def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for `localhost`, and a client context trusting only it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_path, key_path)
+    client = ssl.create_default_context(cafile=str(cert_path))
+    return server, client
+
+
+async def test_tls_verifies_the_host_name_on_the_pinned_address(tmp_path: Path) -> None:
+    """https: the connection goes to the checked address, with the URL's host as TLS server name (certificate
+    checked against it) and Host header; a name the certificate does not cover is refused."""
+    server_tls, client_tls = _self_signed(tmp_path)
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                seen.append(head)
+                writer.write(answer(b"secure"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    upstream = UpstreamClient(UpstreamPolicy(["127.0.0.0/8"]))
+    upstream._tls = client_tls
+    upstream._resolved["localhost", port] = ([ipaddress.ip_address("127.0.0.1")], time.monotonic() + 60)
+    upstream._resolved["127.0.0.1", port] = ([ipaddress.ip_address("127.0.0.1")], time.monotonic() + 60)
+    try:
+        for _ in range(2):
+            response = await upstream.request("GET", f"https://localhost:{port}/v1", "/models", None, None, QUICK)
+            assert await response.read() == b"secure"
+        assert len(seen) == 2 and seen[0].startswith(b"GET /v1/models HTTP/1.1\r\nHost: localhost:%d\r\n" % port)
+        with pytest.raises(UpstreamUnreachable):  # the certificate names localhost, not 127.0.0.1
+            await upstream.request("GET", f"https://127.0.0.1:{port}/v1", "/models", None, None, QUICK)
+    finally:
+        await upstream.close()
+        server.close()
