@@ -98,18 +98,23 @@ def _has_token(chunk: _Chunk) -> bool:
 
 class SSEFilter:
     """Splits the upstream's bytes into SSE events; notes the first token and the usage; drops the
-    usage-only chunk when the caller did not ask for it."""
+    usage-only chunk when the caller did not ask for it. `finished`: the stream's end marker has been fed
+    (`data: [DONE]`, or the Responses API's `response.completed`): the caller has the whole answer, whatever
+    the upstream's framing still sends."""
 
     def __init__(self, *, drop_usage_chunk: bool) -> None:
         self.drop_usage_chunk = drop_usage_chunk
         self.usage: TokenUsage | None = None
         self.first_token_at: float | None = None
+        self.finished = False
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> bytes:
         if self.first_token_at is not None and not self._buffer and _plain(chunk):
+            self.finished = self.finished or chunk.endswith(b"[DONE]\n\n")
             return chunk  # whole one-line events without usage: every one is relayed as is (see _keep)
         data = self._buffer + chunk if self._buffer else chunk
+        self.finished = self.finished or data.endswith((b"[DONE]\n\n", b"[DONE]\r\n\r\n"))
         out: list[bytes] = []
         start = 0
         skipping = True
@@ -166,6 +171,7 @@ class SSEFilter:
             if not choices and chunk.type is None and self.drop_usage_chunk:
                 return False
         elif isinstance(chunk.response, dict) and chunk.response.get("usage") is not None:
+            self.finished = self.finished or chunk.type == "response.completed"
             self.usage = token_usage(chunk.response["usage"]) or self.usage  # response.completed
         return True
 

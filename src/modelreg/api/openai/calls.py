@@ -243,6 +243,8 @@ async def _relay(
                 break  # the body's end came with this chunk: `events` is the last piece
             if events:
                 yield events
+            if sse.finished:  # the caller has the whole stream: leaving now does not make it cancelled
+                outcome = "ok"
             events = b""
         events += sse.tail()
         outcome = "ok"
