@@ -336,3 +336,33 @@ async def test_tls_verifies_the_host_name_on_the_pinned_address(tmp_path: Path) 
     finally:
         await upstream.close()
         server.close()
+
+
+async def test_an_abandoned_call_never_hands_its_answer_to_the_next(serve: Serve, client: UpstreamClient) -> None:
+    """A call cancelled while waiting (its caller went away), or a stream closed half read, closes its
+    connection: the late answer cannot reach the next call (which may be another organization's)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while raw := await server.request(reader):
+            if b"slow" in raw:
+                await asyncio.sleep(0.2)
+                writer.write(answer(b"late answer"))
+            elif b"half" in raw:
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"first half"))
+            else:
+                writer.write(answer(b"right answer"))
+
+    server = await serve(handler)
+    url = f"http://127.0.0.1:{server.port}/v1"
+    slow = asyncio.ensure_future(client.post(url, "/chat", None, b'"slow"', QUICK))
+    await asyncio.sleep(0.05)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    half = await client.post(url, "/chat", None, b'"half"', QUICK)
+    assert await half.read_chunk() == b"first half"
+    half.close()
+    assert await call(client, server) == b"right answer"
+    await asyncio.sleep(0.3)
+    assert await call(client, server) == b"right answer"
+    assert server.connections == 3
