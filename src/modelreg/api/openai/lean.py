@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.plugins.prometheus import PrometheusMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from modelreg.api.metrics import prometheus_config
 from modelreg.api.openai.calls import Answer, error_of, forward
@@ -237,14 +237,24 @@ class LeanGateway:
         assert task is not None and events is not None
         state = {"relaying": True, "gone": False}
 
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if state["relaying"]:
+        # The watch is a callback on the next message, not a task: granian's receive() is a future already
+        # (ensure_future returns it as is; another server's coroutine becomes a task), a task per stream costs more.
+        watcher: list[asyncio.Future[ReceiveMessage]] = []
+
+        def watch() -> None:
+            watcher[:] = [asyncio.ensure_future(receive())]
+            watcher[0].add_done_callback(received)
+
+        def received(message: asyncio.Future[ReceiveMessage]) -> None:
+            if message.cancelled() or message.exception() is not None:
+                return
+            if message.result()["type"] != "http.disconnect":
+                watch()
+            elif state["relaying"]:
                 state["gone"] = True
                 task.cancel()
 
-        watcher = asyncio.ensure_future(watch())
+        watch()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             async for chunk in events:
@@ -264,5 +274,5 @@ class LeanGateway:
             log.warning("gateway stream ended early", exc_info=True)
         finally:
             state["relaying"] = False
-            watcher.cancel()
+            watcher[0].cancel()
             await events.aclose()  # type: ignore[attr-defined]
