@@ -82,6 +82,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="after the runs, py-spy (if installed) samples the modelreg worker under the non-streamed load",
     )  # fmt: skip
     parser.add_argument(
+        "--compare-clients", action="store_true",
+        help="only compare the upstream clients' CPU per call (aiohttp and gateway/http1.py) against the fake "
+        "upstream, and print it (docs/benchmarks.md, 'The upstream client')",
+    )  # fmt: skip
+    parser.add_argument(
         "--app", default=APP, metavar="MODULE:FACTORY",
         help=f"the ASGI app factory served as modelreg (default {APP}; another one to size a change, with --no-docs)",
     )  # fmt: skip
@@ -390,7 +395,10 @@ def _profile(load: Load, through: Side, log_dir: Path) -> list[str]:
 
 
 _CATEGORIES = (
-    ("the upstream HTTP client (aiohttp or httpx)", ("(aiohttp/", "(yarl/", "(multidict/", "(httpx/", "(httpcore/")),
+    (
+        "the upstream HTTP client (gateway/http1.py; aiohttp or httpx before)",
+        ("(modelreg/gateway/http1.py", "(httptools/", "(aiohttp/", "(yarl/", "(multidict/", "(httpx/", "(httpcore/"),
+    ),
     ("litestar (routing, request body, responses, middleware)", ("(litestar/",)),
     ("modelreg's own code (auth, routing, metering, SSE filter)", ("(modelreg/",)),
 )
@@ -674,6 +682,17 @@ def _machine(args: argparse.Namespace, wrk_binary: str) -> dict[str, str]:
 
 def _run(args: argparse.Namespace) -> int:
     _check_machine(args.server_cpu, args.client_cpu)
+    if args.compare_clients:
+        from bench import upstream_clients  # aiohttp: a dev dependency, for this comparison only
+
+        bodies = {stream: chat_body(MODEL, stream=stream) for stream in (False, True)}
+        print("upstream clients: aiohttp and gateway/http1.py, alternating", flush=True)
+        lines = upstream_clients.compare(
+            bodies, UPSTREAM_KEY, seconds=max(args.duration // 2, 2), connections=args.connections,
+            cpu=args.server_cpu, upstream_cpu=args.client_cpu, log_dir=args.cache_dir / "logs",
+        )  # fmt: skip
+        print("\n" + "\n".join(lines))
+        return 0
     inherited = sorted(name for name in os.environ if name.startswith("MODELREG_"))
     if inherited:  # the servers run with the defaults (metering flushed every 60 s) plus what _measure sets
         print(f"note: ignoring {', '.join(inherited)} from the environment", flush=True)

@@ -68,6 +68,15 @@ def _plain(chunk: bytes) -> bool:
     )
 
 
+def _event_end(data: bytes, start: int, crlf: bool) -> int:
+    """Where the event starting at `start` ends (after its blank line); -1 if it is not complete yet."""
+    if crlf:  # the regular expression only where line ends may be CRLF: it is several times slower than find
+        match = _EVENT_END.search(data, start)
+        return -1 if match is None else match.end()
+    end = data.find(b"\n\n", start)
+    return -1 if end < 0 else end + 2
+
+
 def usage_of_body(content: bytes) -> TokenUsage | None:
     try:
         return token_usage(_USAGE_DECODER.decode(content).usage)
@@ -89,34 +98,63 @@ def _has_token(chunk: _Chunk) -> bool:
 
 class SSEFilter:
     """Splits the upstream's bytes into SSE events; notes the first token and the usage; drops the
-    usage-only chunk when the caller did not ask for it."""
+    usage-only chunk when the caller did not ask for it. `finished`: the stream's end marker has been fed
+    (`data: [DONE]`, or the Responses API's `response.completed`): the caller has the whole answer, whatever
+    the upstream's framing still sends."""
 
     def __init__(self, *, drop_usage_chunk: bool) -> None:
         self.drop_usage_chunk = drop_usage_chunk
         self.usage: TokenUsage | None = None
         self.first_token_at: float | None = None
+        self.finished = False
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> bytes:
         if self.first_token_at is not None and not self._buffer and _plain(chunk):
+            self.finished = self.finished or chunk.endswith(b"[DONE]\n\n")
             return chunk  # whole one-line events without usage: every one is relayed as is (see _keep)
         data = self._buffer + chunk if self._buffer else chunk
+        self.finished = self.finished or data.endswith((b"[DONE]\n\n", b"[DONE]\r\n\r\n"))
         out: list[bytes] = []
         start = 0
-        for match in _EVENT_END.finditer(data):
-            event = data[start : match.end()]
-            start = match.end()
+        skipping = True
+        crlf = b"\r" in data
+        while True:
+            if skipping and self.first_token_at is not None:
+                start, skipping = self._plain_run(data, start, out)
+            end = _event_end(data, start, crlf)
+            if end < 0:
+                break
+            event = data[start:end]
+            start = end
             if self._keep(event):
                 out.append(event)
         self._buffer = data[start:]
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    @staticmethod
+    def _plain_run(data: bytes, start: int, out: list[bytes]) -> tuple[int, bool]:
+        """Once the first token is known: the complete one-line events from `start` up to the first that
+        mentions usage, relayed whole (nothing in them is read: see _keep). Returns where the rest starts,
+        and whether another run may follow (not after a run that was not plain)."""
+        usage = data.find(b"usage", start)
+        end = data.rfind(b"\n\n", start, len(data) if usage < 0 else usage) + 2
+        if end <= start:
+            return start, True
+        if not _plain(data[start:end]):
+            return start, False
+        out.append(data[start:end])
+        return end, True
 
     def tail(self) -> bytes:
         rest, self._buffer = self._buffer, b""
         return rest if rest and self._keep(rest) else b""
 
     def _keep(self, event: bytes) -> bool:
-        payload = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
+        if event.startswith(b"data:") and event.find(b"\n") == len(event) - 2:  # one line (the usual case)
+            payload = event[5:].strip()
+        else:
+            payload = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
         if not payload or payload == b"[DONE]":
             return True
         if self.first_token_at is not None and b'"usage"' not in payload:
@@ -133,6 +171,7 @@ class SSEFilter:
             if not choices and chunk.type is None and self.drop_usage_chunk:
                 return False
         elif isinstance(chunk.response, dict) and chunk.response.get("usage") is not None:
+            self.finished = self.finished or chunk.type == "response.completed"
             self.usage = token_usage(chunk.response["usage"]) or self.usage  # response.completed
         return True
 

@@ -5,23 +5,24 @@ address with the original Host header and TLS server name (certificates are veri
 name), so a DNS answer that changes between the check and the connection cannot redirect the call.
 Redirects are never followed.
 
-The client is aiohttp, not httpx: measured on the gateway benchmark's upstream (docs/benchmarks.md), httpx
-spent ~1,000 µs of CPU per request at 32 concurrent requests against aiohttp's ~90 µs, which alone made
-the throughput target unreachable. Routes see only `UpstreamResponse` and the two errors below.
+The connections are http1.py's (a lean HTTP/1.1 client over asyncio protocols), not aiohttp's nor httpx's:
+measured on the gateway benchmark (docs/benchmarks.md), httpx spent ~1,000 µs of CPU per request at 32
+concurrent requests, aiohttp ~90 µs, and aiohttp's share was still the largest part of a proxied call.
+Routes see only `UpstreamResponse` and the two errors below.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
-from yarl import URL
 
+from modelreg.gateway.http1 import Connection, Pool, UpstreamTimeout, UpstreamUnreachable
 from modelreg.gateway.ssrf import IPAddress, UpstreamPolicy
 
 __all__ = ["Timeout", "UpstreamClient", "UpstreamResponse", "UpstreamTimeout", "UpstreamUnreachable", "timeout_for"]
@@ -32,20 +33,11 @@ RESOLVED_TTL = 30.0
 _CACHE_LIMIT = 10_000
 
 
-class UpstreamTimeout(Exception):
-    """The upstream did not answer (or finish answering) within the provider's timeout."""
+class Timeout(msgspec.Struct, frozen=True):
+    """Seconds for the whole call (the answer read to its end included), and for connecting within them."""
 
-
-class UpstreamUnreachable(Exception):
-    """Connecting to, or reading from, the upstream failed."""
-
-
-class Timeout:
-    __slots__ = ("client_timeout", "connect", "total")
-
-    def __init__(self, total: float, connect: float) -> None:
-        self.total, self.connect = total, connect
-        self.client_timeout = aiohttp.ClientTimeout(total=total, connect=connect)
+    total: float
+    connect: float
 
 
 def timeout_for(extra_kwargs: dict[str, Any]) -> Timeout:
@@ -60,46 +52,42 @@ def timeout_for(extra_kwargs: dict[str, Any]) -> Timeout:
 class UpstreamResponse:
     """An upstream answer whose headers have arrived; the body is read whole or streamed, then closed."""
 
-    __slots__ = ("_response",)
+    __slots__ = ("_connection", "content_type", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    @property
-    def status(self) -> int:
-        return self._response.status
-
-    @property
-    def content_type(self) -> str:
-        return self._response.headers.get("Content-Type", "application/json")
+    def __init__(self, connection: Connection) -> None:
+        self._connection: Connection | None = connection
+        self.status = connection.status
+        content_type = connection.content_type
+        self.content_type = "application/json" if content_type is None else content_type.decode("latin-1")
 
     async def read(self) -> bytes:
+        """The whole body; the connection goes back to the pool."""
+        chunks: list[bytes] = []
         try:
-            return await self._response.read()
-        except TimeoutError:
-            raise UpstreamTimeout() from None
-        except aiohttp.ClientError:
-            raise UpstreamUnreachable() from None
+            while chunk := await self.read_chunk():
+                chunks.append(chunk)
         finally:
-            self._response.release()
+            self.close()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def read_chunk(self) -> bytes:
         """The next piece of the body as it arrives (decompressed, should an upstream compress anyway); b""
         at its end. A plain call, not an async iterator: a stream pays it once per network chunk."""
-        try:
-            return await self._response.content.readany()
-        except TimeoutError:
-            raise UpstreamTimeout() from None
-        except aiohttp.ClientError:
-            raise UpstreamUnreachable() from None
+        if self._connection is None:
+            return b""
+        return await self._connection.read_chunk()
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived (and been handed out by read_chunk, or is waiting there)."""
+        return self._connection is None or self._connection.at_end
 
     def close(self) -> None:
         """Drop the connection (the caller went away or the stream broke: the upstream sees the abort);
         after a complete body the connection goes back to the pool instead."""
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.done()
 
 
 @functools.cache
@@ -112,28 +100,13 @@ def _default_tls() -> ssl.SSLContext:
 class UpstreamClient:
     def __init__(self, policy: UpstreamPolicy) -> None:
         self.policy = policy
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = Pool()
         self._tls = _default_tls()
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int], tuple[list[IPAddress], float]] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the server's event loop (aiohttp binds a session to its loop).
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=512, limit_per_host=0, use_dns_cache=False),
-                trust_env=False,
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-                # Upstream cookies must never travel from one organization's call to another's.
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     async def post(
         self, base_url: str, path: str, api_key: str | None, body: bytes, timeout: Timeout
@@ -147,24 +120,23 @@ class UpstreamClient:
         """Any method, through the same SSRF guard (checked, pinned addresses; no redirects)."""
         target = self._target(base_url)
         pinned = (await self._addresses(target.host, target.port))[0]
-        url = target.url(pinned, path)
-        headers = target.headers if not api_key else {**target.headers, "Authorization": f"Bearer {api_key}"}
-        tls: dict[str, Any] = {"ssl": self._tls, "server_hostname": target.host} if target.scheme == "https" else {}
+        head = target.head(method, path)
+        if api_key:
+            if not api_key.isprintable():  # a line break would end the header: refused as aiohttp did
+                raise UpstreamUnreachable()
+            head += b"Authorization: Bearer " + api_key.encode() + b"\r\n"
+        data = head + b"\r\n" if body is None else b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+        key = (str(pinned), target.port, target.host if target.tls else None)
+        pool = self._pool
+        deadline = asyncio.get_running_loop().time() + timeout.total
+        connection = await pool.connect(key, self._tls if target.tls else None, deadline, timeout.connect)
         try:
-            response = await self._client().request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=timeout.client_timeout,
-                **tls,
-            )
-        except TimeoutError:
-            raise UpstreamTimeout() from None
-        except (aiohttp.ClientError, OSError, ValueError):
-            raise UpstreamUnreachable() from None
-        return UpstreamResponse(response)
+            connection.send(data, deadline)
+            await connection.head()
+        except BaseException:
+            connection.close()
+            raise
+        return UpstreamResponse(connection)
 
     def _target(self, base_url: str) -> _Target:
         target = self._targets.get(base_url)
@@ -191,38 +163,26 @@ class UpstreamClient:
 class _Target(msgspec.Struct, frozen=True, dict=True):
     """A provider's base_url, parsed and checked once (the URL is immutable; a provider change brings a new one)."""
 
-    scheme: str
+    tls: bool
     host: str
     port: int
-    default_port: int
     host_header: str
     path: str
     query: str
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """The request headers but the key (aiohttp copies them; never mutated)."""
-        headers: dict[str, str] | None = self.__dict__.get("_headers")
-        if headers is None:
-            headers = self.__dict__["_headers"] = {
-                "Host": self.host_header,
-                "Content-Type": "application/json",
-                "Accept": "application/json, text/event-stream",
-                "Accept-Encoding": "identity",
-            }
-        return headers
-
-    def url(self, pinned: IPAddress, path: str) -> URL:
-        """The URL to the pinned (checked) address; built once per address and path."""
-        urls: dict[tuple[IPAddress, str], URL] = self.__dict__.setdefault("_urls", {})
-        url = urls.get((pinned, path))
-        if url is None:
-            literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
-            netloc = literal if self.port == self.default_port else f"{literal}:{self.port}"
-            if len(urls) >= 64:
-                urls.clear()
-            url = urls[pinned, path] = URL(f"{self.scheme}://{netloc}{self.path}{path}{self.query}", encoded=True)
-        return url
+    def head(self, method: str, path: str) -> bytes:
+        """The request line and the headers but the key and the length; built once per method and path."""
+        heads: dict[tuple[str, str], bytes] = self.__dict__.setdefault("_heads", {})
+        head = heads.get((method, path))
+        if head is None:
+            if len(heads) >= 64:
+                heads.clear()
+            head = heads[method, path] = (
+                f"{method} {self.path}{path}{self.query} HTTP/1.1\r\nHost: {self.host_header}\r\n"
+                "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+                "Accept-Encoding: identity\r\n"
+            ).encode("ascii")
+        return head
 
     @classmethod
     def of(cls, policy: UpstreamPolicy, base_url: str) -> _Target:
@@ -230,5 +190,9 @@ class _Target(msgspec.Struct, frozen=True, dict=True):
         policy.check_host_name(host)
         parts = urlsplit(base_url.rstrip("/"))
         default_port = 443 if scheme == "https" else 80
-        host_header = host if port == default_port else f"{host}:{port}"
-        return cls(scheme, host, port, default_port, host_header, parts.path, f"?{parts.query}" if parts.query else "")
+        name = host.encode("idna").decode("ascii") if not host.isascii() else host
+        host_header = f"[{name}]" if ":" in name else name
+        if port != default_port:
+            host_header = f"{host_header}:{port}"
+        query = f"?{parts.query}" if parts.query else ""
+        return cls(scheme == "https", host, port, host_header, parts.path, query)

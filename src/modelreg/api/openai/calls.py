@@ -47,14 +47,17 @@ class GatewayError(Exception):
 
 
 class Answer:
-    """What a call answers: a whole body (`content`) or server-sent events (`events`)."""
+    """What a call answers: a whole body (`content`) or server-sent events (`events`). `ended` turns true as
+    `events` hands out its last piece (the upstream's body is complete and measured), so a server may send
+    that piece as the end of its answer rather than follow it with an empty one."""
 
-    __slots__ = ("content", "events", "media_type", "status")
+    __slots__ = ("content", "ended", "events", "media_type", "status")
 
     def __init__(
         self, status: int, media_type: str, content: bytes = b"", events: AsyncIterator[bytes] | None = None
     ) -> None:
         self.status, self.media_type, self.content, self.events = status, media_type, content, events
+        self.ended = False
 
 
 def _timed_out() -> GatewayError:
@@ -178,7 +181,9 @@ async def forward(
         measure.done("gateway_error")
         raise
     sse = SSEFilter(drop_usage_chunk=not caller_wants_usage)
-    return Answer(200, "text/event-stream", events=_relay(response, measure, sse))
+    answer = Answer(200, "text/event-stream")
+    answer.events = _relay(response, measure, sse, answer)
+    return answer
 
 
 async def _send(reg: Registry, route: Route, path: str, payload: dict[str, Any]) -> UpstreamResponse:
@@ -223,20 +228,31 @@ async def _whole_answer(response: UpstreamResponse, measure: Measurement) -> Ans
     return Answer(status, response.content_type, content)
 
 
-async def _relay(response: UpstreamResponse, measure: Measurement, sse: SSEFilter) -> AsyncIterator[bytes]:
+async def _relay(
+    response: UpstreamResponse, measure: Measurement, sse: SSEFilter, answer: Answer
+) -> AsyncIterator[bytes]:
     """Events as they arrive; a client that goes away closes the upstream connection (finally) and is
     measured as cancelled. An upstream that breaks off mid-stream ends the stream with an error event, so
     the caller never takes a truncated answer for a complete one."""
     outcome: Outcome = "cancelled"
     try:
+        events = b""
         while chunk := await response.read_chunk():
             events = sse.feed(chunk)
+            if response.complete:
+                break  # the body's end came with this chunk: `events` is the last piece
             if events:
                 yield events
-        rest = sse.tail()
-        if rest:
-            yield rest
+            if sse.finished:  # the caller has the whole stream: leaving now does not make it cancelled
+                outcome = "ok"
+            events = b""
+        events += sse.tail()
         outcome = "ok"
+        measure.done(outcome, sse.usage, sse.first_token_at)
+        response.close()
+        answer.ended = True
+        if events:
+            yield events
     except (UpstreamTimeout, UpstreamUnreachable) as exc:
         outcome = "upstream_error"
         log.warning("upstream stream broke off: %s", type(exc).__name__)

@@ -17,16 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.plugins.prometheus import PrometheusMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from modelreg.api.metrics import prometheus_config
-from modelreg.api.openai.calls import error_of, forward
+from modelreg.api.openai.calls import Answer, error_of, forward
 from modelreg.api.openai.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest
 from modelreg.api.request_id import access_log
 from modelreg.logs import REQUEST_ID
@@ -184,7 +184,7 @@ class LeanGateway:
             await self._whole(send, status, "application/json", msgspec.json.encode(body), [*extra, request_id])
             return status
         if answer.events is not None:
-            await self._stream(receive, send, answer.events, request_id)
+            await self._stream(receive, send, answer, request_id)
         else:
             await self._whole(send, answer.status, answer.media_type, answer.content, [request_id])
         return answer.status
@@ -225,33 +225,47 @@ class LeanGateway:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content, "more_body": False})
 
-    async def _stream(
-        self, receive: Receive, send: Send, events: AsyncIterator[bytes], request_id: tuple[bytes, bytes]
-    ) -> None:
+    async def _stream(self, receive: Receive, send: Send, answer: Answer, request_id: tuple[bytes, bytes]) -> None:
         """The events as they come; a client that goes away (http.disconnect) cancels the relay at once, which
         closes the upstream connection and measures the call as cancelled (calls._relay)."""
         headers = [(b"cache-control", b"no-cache"), (b"content-type", _media_type("text/event-stream"))]
         if self._stale(200):
             headers.append(STALE_HEADER)
         headers.append(request_id)
+        events = answer.events
         task = asyncio.current_task()
-        assert task is not None
+        assert task is not None and events is not None
         state = {"relaying": True, "gone": False}
 
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if state["relaying"]:
+        # The watch is a callback on the next message, not a task: granian's receive() is a future already
+        # (ensure_future returns it as is; another server's coroutine becomes a task), a task per stream costs more.
+        watcher: list[asyncio.Future[ReceiveMessage]] = []
+
+        def watch() -> None:
+            watcher[:] = [asyncio.ensure_future(receive())]
+            watcher[0].add_done_callback(received)
+
+        def received(message: asyncio.Future[ReceiveMessage]) -> None:
+            if message.cancelled() or message.exception() is not None:
+                return
+            if message.result()["type"] != "http.disconnect":
+                watch()
+            elif state["relaying"]:
                 state["gone"] = True
                 task.cancel()
 
-        watcher = asyncio.ensure_future(watch())
+        watch()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             async for chunk in events:
+                if answer.ended:  # the last piece: sent as the end of the answer
+                    state["relaying"] = False
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            state["relaying"] = False
-            await send(_END)
+            else:
+                state["relaying"] = False
+                await send(_END)
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise
@@ -260,5 +274,5 @@ class LeanGateway:
             log.warning("gateway stream ended early", exc_info=True)
         finally:
             state["relaying"] = False
-            watcher.cancel()
+            watcher[0].cancel()
             await events.aclose()  # type: ignore[attr-defined]
