@@ -259,7 +259,9 @@ class ModelListing:
 
     # ---- SQL ---------------------------------------------------------------------------------
 
-    async def _order(self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Order:
+    def _builtins(self, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Callable[[], list[Entry]]:
+        """The built-ins `tree` matches, sorted (called only when an order is built)."""
+
         def builtins() -> list[Entry]:
             if _needs_availability(tree, sort):
                 # Built-in availability depends on this organization's providers: not shareable.
@@ -268,15 +270,23 @@ class ModelListing:
                 return [e for e in sort_entries(rows, sort) if predicate(e[0])]
             return [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
 
-        viewer = _viewer(principal)
+        return builtins
+
+    async def _order(self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Order:
+        builtins, viewer = self._builtins(snapshot, tree, sort), _viewer(principal)
         return await self._sql.order(principal, snapshot, tree, sort.field, sort.descending, viewer, builtins)
 
     async def _run_sql(
         self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort, offset: int, limit: int | None
     ) -> ListResult:
-        order = await self._order(principal, snapshot, tree, sort)
-        window = order.items[offset:] if limit is None else order.items[offset : offset + limit]
-        models = await self._sql.resolve(principal, snapshot, window)
+        if limit is None:
+            order = await self._order(principal, snapshot, tree, sort)
+            models = await self._sql.resolve(principal, snapshot, order.items[offset:])
+        else:
+            builtins, viewer = self._builtins(snapshot, tree, sort), _viewer(principal)
+            order, models = await self._sql.window(
+                principal, snapshot, tree, sort.field, sort.descending, viewer, builtins, offset, limit
+            )
         return ListResult(models, len(order.items), order.builtin_count, order.custom_count)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
@@ -42,6 +43,7 @@ Item = Entry | str
 _ORDER_BUDGET = 600_000
 """Names held in orders, all organizations together (~50 MB at most)."""
 _PARTITION = 5_000
+_VIEWS = ModelViewRow.__table__
 FETCH_BATCH = 500
 """Models read per query when a page or a stream resolves names (well under SQLite's variable limit)."""
 
@@ -97,40 +99,72 @@ class SqlOrders:
         """The matches of `tree` in this order: `builtins` (already filtered and sorted) merged with the
         organization's custom models that `principal` may read and `tree` matches."""
         async with self._db.read() as session:
-            # The organization's change counter, bumped by every write in its transaction: a write by
-            # another process shows at once, as when every page was read from SQL (one indexed lookup).
-            counter = await session.scalar(
-                select(ChangeCounterRow.value).where(ChangeCounterRow.name == org_counter(principal.organization_id))
+            return await self._order_in(session, principal, snapshot, tree, sort_field, descending, viewer, builtins)
+
+    async def window(
+        self,
+        principal: Principal,
+        snapshot: OrgModels,
+        tree: Bundle,
+        sort_field: str,
+        descending: bool,
+        viewer: Any,
+        builtins: Callable[[], list[Entry]],
+        offset: int,
+        limit: int,
+    ) -> tuple[Order, list[LLMModel]]:
+        """One page: the order (as `order`) and the models of its slice, in one read transaction (one
+        connection, and the page's rows are from the very state whose change counter keyed the order)."""
+        async with self._db.read() as session:
+            order = await self._order_in(session, principal, snapshot, tree, sort_field, descending, viewer, builtins)
+            models = await self._resolve_in(session, principal, snapshot, order.items[offset : offset + limit])
+        return order, models
+
+    async def _order_in(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        snapshot: OrgModels,
+        tree: Bundle,
+        sort_field: str,
+        descending: bool,
+        viewer: Any,
+        builtins: Callable[[], list[Entry]],
+    ) -> Order:
+        # The organization's change counter, bumped by every write in its transaction: a write by another
+        # process shows at once, as when every page was read from SQL (one indexed lookup).
+        counter = await session.scalar(
+            select(ChangeCounterRow.value).where(ChangeCounterRow.name == org_counter(principal.organization_id))
+        )
+        key = (snapshot.serial, counter, viewer, msgspec.json.encode(tree), sort_field, descending)
+        found = self._orders.get(key)
+        if found is not None:
+            self._orders.move_to_end(key)
+            return found
+        dialect = session.get_bind().dialect.name
+        # Sorted by name, the name is the value: one column, plain strings, no row objects.
+        by_name = sort_field == "model_name"
+        columns = (ModelViewRow.model_name,) if by_name else (ModelViewRow.model_name, SQL_COLUMNS[sort_field])
+        query = (
+            select(*columns)
+            .where(
+                (ModelViewRow.organization_id == principal.organization_id)
+                & readable_sql(principal)
+                & to_sql(tree, dialect)
             )
-            key = (snapshot.serial, counter, viewer, msgspec.json.encode(tree), sort_field, descending)
-            found = self._orders.get(key)
-            if found is not None:
-                self._orders.move_to_end(key)
-                return found
-            dialect = session.get_bind().dialect.name
-            # Sorted by name, the name is the value: one column, plain strings, no row objects.
-            by_name = sort_field == "model_name"
-            columns = (ModelViewRow.model_name,) if by_name else (ModelViewRow.model_name, SQL_COLUMNS[sort_field])
-            query = (
-                select(*columns)
-                .where(
-                    (ModelViewRow.organization_id == principal.organization_id)
-                    & readable_sql(principal)
-                    & to_sql(tree, dialect)
-                )
-                .order_by(*order_by(sort_field, descending, dialect))
-            )
-            # Read in partitions from the cursor: never the whole result as rows at once.
-            names: list[Any] = []
-            values: list[Any] = names
-            if by_name:
-                async for part in (await session.stream_scalars(query)).partitions(_PARTITION):
-                    names.extend(part)
-            else:
-                values = []
-                async for rows in (await session.stream(query)).partitions(_PARTITION):
-                    names.extend(row[0] for row in rows)
-                    values.extend(row[1] for row in rows)
+            .order_by(*order_by(sort_field, descending, dialect))
+        )
+        # Read in partitions from the cursor: never the whole result as rows at once.
+        names: list[Any] = []
+        values: list[Any] = names
+        if by_name:
+            async for part in (await session.stream_scalars(query)).partitions(_PARTITION):
+                names.extend(part)
+        else:
+            values = []
+            async for rows in (await session.stream(query)).partitions(_PARTITION):
+                names.extend(row[0] for row in rows)
+                values.extend(row[1] for row in rows)
         entries = builtins()
         items: list[Item]
         if entries:
@@ -159,21 +193,26 @@ class SqlOrders:
     async def resolve(self, principal: Principal, snapshot: OrgModels, items: Iterable[Item]) -> list[LLMModel]:
         """The models of a slice of an order, in its order. A custom model deleted (or no longer readable)
         since the order was built is left out; one changed meanwhile is read as it is now."""
+        async with self._db.read() as session:
+            return await self._resolve_in(session, principal, snapshot, items)
+
+    async def _resolve_in(
+        self, session: AsyncSession, principal: Principal, snapshot: OrgModels, items: Iterable[Item]
+    ) -> list[LLMModel]:
         items = list(items)
         names = [item for item in items if isinstance(item, str)]
         found: dict[str, LLMModel] = {}
-        if names:
-            figures = snapshot.throughput
-            catalog = self._index.catalog
-            async with self._db.read() as session:
-                for start in range(0, len(names), FETCH_BATCH):
-                    query = select(ModelViewRow).where(
-                        (ModelViewRow.organization_id == principal.organization_id)
-                        & ModelViewRow.model_name.in_(names[start : start + FETCH_BATCH])
-                        & readable_sql(principal)
-                    )
-                    for row in await session.scalars(query):
-                        found[row.model_name] = model_from_view(row, catalog, figures.get(row.model_name))
+        figures = snapshot.throughput
+        catalog = self._index.catalog
+        for start in range(0, len(names), FETCH_BATCH):
+            # Core rows, not ORM objects: no identity map or instrumented attributes for rows read once.
+            query = select(_VIEWS).where(
+                (ModelViewRow.organization_id == principal.organization_id)
+                & ModelViewRow.model_name.in_(names[start : start + FETCH_BATCH])
+                & readable_sql(principal)
+            )
+            for row in await session.execute(query):
+                found[row.model_name] = model_from_view(row, catalog, figures.get(row.model_name))
         models: list[LLMModel] = []
         for item in items:
             if isinstance(item, str):

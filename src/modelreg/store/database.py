@@ -14,11 +14,13 @@ statement. A fault (store/faults.py) is recorded in `health` on its way out of a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -47,10 +49,21 @@ def _regexp(pattern: str, value: str | None) -> bool:
     return isinstance(value, str) and safe_regex(pattern).search(value) is not None
 
 
+def _json_loads(text: str | bytes) -> Any:
+    """JSON columns read back: msgspec's decoder (a fifth of the cost of reading a page of model views
+    with json.loads); json.loads for what only it accepts (NaN, huge numbers written by json.dumps)."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
 def _sqlite_engine(url: str, *, immediate: bool, timeouts: DatabaseTimeouts) -> AsyncEngine:
     in_memory = make_url(url).database in (None, "", ":memory:")  # one shared connection (StaticPool): no waits
     pool = {} if in_memory else {"pool_timeout": timeouts.pool}
-    engine = create_async_engine(url, connect_args={"timeout": timeouts.statement}, **pool)
+    engine = create_async_engine(
+        url, connect_args={"timeout": timeouts.statement}, json_deserializer=_json_loads, **pool
+    )
     busy_ms = int(timeouts.statement * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -85,6 +98,7 @@ def _postgres_engine(url: str, timeouts: DatabaseTimeouts) -> AsyncEngine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
+        json_deserializer=_json_loads,
         pool_timeout=timeouts.pool,
         connect_args={
             "timeout": timeouts.connect,
