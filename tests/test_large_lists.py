@@ -7,6 +7,7 @@ the memory path builds whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -128,3 +129,40 @@ async def test_bad_paging_is_400(env: Env, sql_client: AsyncTestClient[Any]) -> 
         assert field in r.text
     r = await sql_client.get("/api/v1/models/list", params={"page": 0}, headers=org.headers)
     assert r.status_code == 400, r.text
+
+
+def _facets(page: str) -> str:
+    match = re.search(r'<div class="grid facets">(.*?)</div>', page, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+async def _console(client: AsyncTestClient[Any], api_key: str) -> None:
+    form = await client.get("/ui/signin")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    signed = await client.post(
+        "/ui/signin", data={"_csrf_token": token.group(1), "api_key": api_key}, follow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+
+
+async def test_console_facets_are_counted_in_sql_like_the_memory_path(
+    env: Env, sql_client: AsyncTestClient[Any]
+) -> None:
+    """The console's counts per provider and per type come from SQL's GROUP BY for organizations served by
+    SQL (no model is read): the same counts, names and order as counting the models in memory."""
+    org, member, _ = await _org(env)
+    provider = {"provider_id": "team-vllm", "provider_name": "Team vLLM"}
+    assert (await env.client.post("/api/providers/", json=provider, headers=org.headers)).status_code == 201
+    for i in range(4):
+        body = {"model_name": f"embed-{i}", "provider_id": "team-vllm", "model_type": "embedding"}
+        assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
+    for client in (sql_client, env.client):
+        await _console(client, member["Authorization"].removeprefix("Bearer "))
+    for query in ("", "?type=embedding", "?q=large", "?provider=team-vllm&type=chat"):
+        sql_page = await sql_client.get(f"/ui/{query}")
+        memory_page = await env.client.get(f"/ui/{query}")
+        assert sql_page.status_code == memory_page.status_code == 200
+        assert _facets(sql_page.text) == _facets(memory_page.text), query
+    assert "Team vLLM</a><span>4</span>" in _facets((await sql_client.get("/ui/?type=embedding")).text)

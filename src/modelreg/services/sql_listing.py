@@ -22,7 +22,7 @@ from functools import total_ordering
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.domain.llm_model import LLMModel
@@ -44,6 +44,8 @@ _ORDER_BUDGET = 600_000
 """Names held in orders, all organizations together (~50 MB at most)."""
 _PARTITION = 5_000
 _VIEWS = ModelViewRow.__table__
+_FacetCounts = tuple[list[tuple[str, str, int, str]], list[tuple[str | None, int]]]
+_FACET_MEMO = 256
 FETCH_BATCH = 500
 """Models read per query when a page or a stream resolves names (well under SQLite's variable limit)."""
 
@@ -84,6 +86,7 @@ class SqlOrders:
         self._index = index
         self._db = db
         self._orders: OrderedDict[Any, Order] = OrderedDict()
+        self._facets: OrderedDict[Any, _FacetCounts] = OrderedDict()
         self._held = 0
 
     async def order(
@@ -131,11 +134,7 @@ class SqlOrders:
         viewer: Any,
         builtins: Callable[[], list[Entry]],
     ) -> Order:
-        # The organization's change counter, bumped by every write in its transaction: a write by another
-        # process shows at once, as when every page was read from SQL (one indexed lookup).
-        counter = await session.scalar(
-            select(ChangeCounterRow.value).where(ChangeCounterRow.name == org_counter(principal.organization_id))
-        )
+        counter = await _counter(session, principal)
         key = (snapshot.serial, counter, viewer, msgspec.json.encode(tree), sort_field, descending)
         found = self._orders.get(key)
         if found is not None:
@@ -180,6 +179,40 @@ class SqlOrders:
         del names, values
         self._remember(key, order)
         return order
+
+    async def facet_counts(self, principal: Principal, snapshot: OrgModels, tree: Bundle, viewer: Any) -> _FacetCounts:
+        """The custom models `tree` matches, counted per provider (id, name, and the first model name of
+        each, for the caller's merge with the built-ins) and per model type, by SQL's GROUP BY: no model
+        is read. Memoized like orders (snapshot, change counter, viewer, filters)."""
+        async with self._db.read() as session:
+            counter = await _counter(session, principal)
+            key = (snapshot.serial, counter, viewer, msgspec.json.encode(tree))
+            found = self._facets.get(key)
+            if found is not None:
+                self._facets.move_to_end(key)
+                return found
+            dialect = session.get_bind().dialect.name
+            scope = (
+                (ModelViewRow.organization_id == principal.organization_id)
+                & readable_sql(principal)
+                & to_sql(tree, dialect)
+            )
+            first = ModelViewRow.model_name.collate("C") if dialect == "postgresql" else ModelViewRow.model_name
+            by_provider = (
+                select(ModelViewRow.provider_id, ModelViewRow.provider_name, func.count(), func.min(first))
+                .where(scope & ModelViewRow.provider_id.is_not(None))
+                .group_by(ModelViewRow.provider_id, ModelViewRow.provider_name)
+            )
+            by_type = select(ModelViewRow.model_type, func.count()).where(scope).group_by(ModelViewRow.model_type)
+            providers = [
+                (str(pid), str(name or ""), int(n), str(first_name))
+                for pid, name, n, first_name in await session.execute(by_provider)
+            ]
+            types = [(kind, int(n)) for kind, n in await session.execute(by_type)]
+        self._facets[key] = (providers, types)
+        while len(self._facets) > _FACET_MEMO:
+            self._facets.popitem(last=False)
+        return providers, types
 
     def _remember(self, key: Any, order: Order) -> None:
         if order.custom_count > _ORDER_BUDGET:
@@ -229,3 +262,11 @@ class SqlOrders:
         """The order's models from `offset` on, FETCH_BATCH at a time (one short read per batch)."""
         for start in range(offset, len(order.items), FETCH_BATCH):
             yield await self.resolve(principal, snapshot, order.items[start : start + FETCH_BATCH])
+
+
+async def _counter(session: AsyncSession, principal: Principal) -> int | None:
+    """The organization's change counter, bumped by every write in its transaction: a write by another
+    process shows at once, as when every page was read from SQL (one indexed lookup)."""
+    return await session.scalar(
+        select(ChangeCounterRow.value).where(ChangeCounterRow.name == org_counter(principal.organization_id))
+    )
