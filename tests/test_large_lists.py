@@ -166,3 +166,34 @@ async def test_console_facets_are_counted_in_sql_like_the_memory_path(
         assert sql_page.status_code == memory_page.status_code == 200
         assert _facets(sql_page.text) == _facets(memory_page.text), query
     assert "Team vLLM</a><span>4</span>" in _facets((await sql_client.get("/ui/?type=embedding")).text)
+
+
+async def test_gateway_list_and_export_stream_the_bytes_of_the_whole_answer(
+    env: Env, sql_client: AsyncTestClient[Any]
+) -> None:
+    """`/v1/models` (callable models only) and Open WebUI's export (writable custom models only) of an
+    organization served by SQL are written batch by batch, never built whole: the very bytes the memory
+    path answers, for an admin and for a member who may read and write less."""
+    org, member, hidden = await _org(env)
+    provider = {
+        "provider_id": "team-vllm",
+        "provider_name": "Team vLLM",
+        "extra_kwargs": {"base_url": "https://vllm.example/v1"},
+    }
+    assert (await env.client.post("/api/providers/", json=provider, headers=org.headers)).status_code == 201
+    for i in range(5):
+        body = {"model_name": f"served-{i}", "provider_id": "team-vllm", "is_active": i != 3}
+        assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
+    for headers in (org.headers, member):
+        for path in ("/v1/models", "/api/v1/models/export"):
+            streamed = await sql_client.get(path, headers=headers)
+            whole = await env.client.get(path, headers=headers)
+            assert streamed.status_code == whole.status_code == 200, streamed.text
+            assert "content-length" not in streamed.headers  # written batch by batch
+            assert streamed.headers["content-type"].startswith("application/json")
+            assert streamed.content == whole.content, path
+    called = [m["id"] for m in (await sql_client.get("/v1/models", headers=org.headers)).json()["data"]]
+    assert {"served-0", "served-4"} <= set(called) and "served-3" not in called
+    exported = [m["id"] for m in (await sql_client.get("/api/v1/models/export", headers=org.headers)).json()]
+    assert len(exported) == 60 + 5 and not {"gpt-4o"} & set(exported)
+    assert not hidden & {m["id"] for m in (await sql_client.get("/api/v1/models/export", headers=member)).json()}
