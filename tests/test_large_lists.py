@@ -147,33 +147,13 @@ async def _console(client: AsyncTestClient[Any], api_key: str) -> None:
     assert signed.status_code == 303, signed.text
 
 
-async def test_console_facets_are_counted_in_sql_like_the_memory_path(
+async def test_other_unbounded_lists_are_bounded_like_the_memory_path(
     env: Env, sql_client: AsyncTestClient[Any]
 ) -> None:
-    """The console's counts per provider and per type come from SQL's GROUP BY for organizations served by
-    SQL (no model is read): the same counts, names and order as counting the models in memory."""
-    org, member, _ = await _org(env)
-    provider = {"provider_id": "team-vllm", "provider_name": "Team vLLM"}
-    assert (await env.client.post("/api/providers/", json=provider, headers=org.headers)).status_code == 201
-    for i in range(4):
-        body = {"model_name": f"embed-{i}", "provider_id": "team-vllm", "model_type": "embedding"}
-        assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
-    for client in (sql_client, env.client):
-        await _console(client, member["Authorization"].removeprefix("Bearer "))
-    for query in ("", "?type=embedding", "?q=large", "?provider=team-vllm&type=chat"):
-        sql_page = await sql_client.get(f"/ui/{query}")
-        memory_page = await env.client.get(f"/ui/{query}")
-        assert sql_page.status_code == memory_page.status_code == 200
-        assert _facets(sql_page.text) == _facets(memory_page.text), query
-    assert "Team vLLM</a><span>4</span>" in _facets((await sql_client.get("/ui/?type=embedding")).text)
-
-
-async def test_gateway_list_and_export_stream_the_bytes_of_the_whole_answer(
-    env: Env, sql_client: AsyncTestClient[Any]
-) -> None:
-    """`/v1/models` (callable models only) and Open WebUI's export (writable custom models only) of an
-    organization served by SQL are written batch by batch, never built whole: the very bytes the memory
-    path answers, for an admin and for a member who may read and write less."""
+    """For an organization served by SQL: `/v1/models` (callable models only) and Open WebUI's export
+    (writable custom models only) are written batch by batch, never built whole, and are the very bytes the
+    memory path answers; the console's counts per provider and per type come from SQL's GROUP BY (no model
+    is read) with the same counts, names and order. For an admin and for a member who may see less."""
     org, member, hidden = await _org(env)
     provider = {
         "provider_id": "team-vllm",
@@ -182,7 +162,7 @@ async def test_gateway_list_and_export_stream_the_bytes_of_the_whole_answer(
     }
     assert (await env.client.post("/api/providers/", json=provider, headers=org.headers)).status_code == 201
     for i in range(5):
-        body = {"model_name": f"served-{i}", "provider_id": "team-vllm", "is_active": i != 3}
+        body = {"model_name": f"served-{i}", "provider_id": "team-vllm", "model_type": "embedding", "is_active": i != 3}
         assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
     for headers in (org.headers, member):
         for path in ("/v1/models", "/api/v1/models/export"):
@@ -197,3 +177,13 @@ async def test_gateway_list_and_export_stream_the_bytes_of_the_whole_answer(
     exported = [m["id"] for m in (await sql_client.get("/api/v1/models/export", headers=org.headers)).json()]
     assert len(exported) == 60 + 5 and not {"gpt-4o"} & set(exported)
     assert not hidden & {m["id"] for m in (await sql_client.get("/api/v1/models/export", headers=member)).json()}
+    # The console's facets, signed in as the member.
+    for client in (sql_client, env.client):
+        await _console(client, member["Authorization"].removeprefix("Bearer "))
+    for query in ("", "?type=embedding", "?q=large", "?provider=team-vllm&type=chat"):
+        sql_page = await sql_client.get(f"/ui/{query}")
+        memory_page = await env.client.get(f"/ui/{query}")
+        assert sql_page.status_code == memory_page.status_code == 200
+        assert _facets(sql_page.text) == _facets(memory_page.text), query
+    # The member does not see the inactive served-3 (inactive models are visible to their writers only).
+    assert "Team vLLM</a><span>4</span>" in _facets((await sql_client.get("/ui/?type=embedding")).text)
