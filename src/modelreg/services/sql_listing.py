@@ -9,8 +9,8 @@ holding more than one batch of models.
 
 An order is keyed by its snapshot and by the organization's change counter (store/counters.py): a write
 to the organization, in this process or another, makes the next read build a new order; the old ones
-age out of a bounded LRU (`_ORDER_BUDGET` names, all
-organizations and queries together).
+age out of a bounded LRU (`_ORDER_BUDGET` names, all organizations and queries together). The console's
+counts per provider and per type are GROUP BY queries, memoized the same way (`facet_counts`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ _ORDER_BUDGET = 600_000
 _PARTITION = 5_000
 _VIEWS = ModelViewRow.__table__
 _FacetCounts = tuple[list[tuple[str, str, int, str]], list[tuple[str | None, int]]]
+"""(provider_id, provider_name, count, first model name) per provider; (model_type, count) per type."""
 _FACET_MEMO = 256
+"""Facet counts kept (a few hundred bytes each), all organizations together."""
 FETCH_BATCH = 500
 """Models read per query when a page or a stream resolves names (well under SQLite's variable limit)."""
 
