@@ -84,8 +84,9 @@ async def test_pages_list_every_model_once_like_the_memory_path(env: Env, sql_cl
                 elif filters == CUSTOM:
                     assert len(paged) == MODELS
         # Built-ins merged with custom models: every page of the unfiltered list, against the memory path.
-        unfiltered = await _all_pages(sql_client, headers, {}, "-input_cost", 997)
-        assert unfiltered == await _all_pages(env.client, headers, {}, "-input_cost", 997)
+        for sort in ("-input_cost", "model_name"):
+            unfiltered = await _all_pages(sql_client, headers, {}, sort, 997)
+            assert unfiltered == await _all_pages(env.client, headers, {}, sort, 997), sort
 
 
 async def test_pages_follow_writes_between_them(env: Env, sql_client: AsyncTestClient[Any]) -> None:
