@@ -6,7 +6,8 @@
 2. modelreg on granian (one worker pinned to one core), measured from this process at one connection:
    - start: seconds until /healthz answers, the worker's RSS then;
    - GET /api/models/ (every visible model): time, size, and the worker's peak RSS during it (sampled
-     from /proc every few milliseconds) against its RSS just before; then three at once;
+     from /proc every few milliseconds) against its RSS just before; then three at once; then the same
+     for /v1/models and Open WebUI's export (GET /api/v1/models/export), reported;
    - pages of 100 (first, middle, last) of the unfiltered and of a filtered list, in the Respan dialect
      (POST /api/models/list/) and the Open WebUI one (GET /api/v1/models/list): p50 and p99;
    - the worker's RSS after the runs;
@@ -237,6 +238,27 @@ def _measure(server: Server, key: str, args: argparse.Namespace, start_s: float)
         figures.update(all3_s=elapsed3, all3_rss_before_mb=before3, all3_rss_peak_mb=peak3.peak)
         print(f"  3 x GET /api/models/ at once: {elapsed3:.2f} s, RSS {before3:.0f} -> peak {peak3.peak:.0f} MB")
 
+        # The other unbounded lists: the gateway's model list and Open WebUI's export (reported).
+        for label, path in (("v1_models", "/v1/models"), ("export", "/api/v1/models/export")):
+            before_other = servers.rss_mb(worker)
+            with PeakRss(worker) as peak_other:
+                started = time.perf_counter()
+                with client.stream("GET", path) as response:
+                    size = sum(len(chunk) for chunk in response.iter_bytes())
+                elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                raise BenchError(f"GET {path} answered {response.status_code}")
+            figures[label] = {
+                "s": elapsed,
+                "bytes": size,
+                "rss_before_mb": before_other,
+                "rss_peak_mb": peak_other.peak,
+            }
+            print(
+                f"  GET {path}: {elapsed:.2f} s, {size / 1e6:.1f} MB, "
+                f"RSS {before_other:.0f} -> peak {peak_other.peak:.0f} MB"
+            )
+
         total = _count(client, {})
         matching = _count(client, {"filters": FILTER})
         figures.update(visible=total, matching=matching)
@@ -277,6 +299,15 @@ def _verdicts(figures: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             f"{figures['all3_rss_peak_mb'] / figures['all3_rss_before_mb']:.2f}x "
             f"({figures['all3_rss_before_mb']:.0f} -> {figures['all3_rss_peak_mb']:.0f} MB; {figures['all3_s']:.2f} s)",
             None,
+        ),
+        *(
+            (
+                f"GET {path} (reported)",
+                f"{run['rss_peak_mb'] / run['rss_before_mb']:.2f}x ({run['rss_before_mb']:.0f} -> "
+                f"{run['rss_peak_mb']:.0f} MB; {run['s']:.2f} s, {run['bytes'] / 1e6:.1f} MB)",
+                None,
+            )
+            for path, run in (("/v1/models", figures["v1_models"]), ("/api/v1/models/export", figures["export"]))
         ),
         (
             f"every list page p99 < {TARGET_PAGE_P99_MS:g} ms (1 connection)",

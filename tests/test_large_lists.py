@@ -7,6 +7,7 @@ the memory path builds whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -83,8 +84,9 @@ async def test_pages_list_every_model_once_like_the_memory_path(env: Env, sql_cl
                 elif filters == CUSTOM:
                     assert len(paged) == MODELS
         # Built-ins merged with custom models: every page of the unfiltered list, against the memory path.
-        unfiltered = await _all_pages(sql_client, headers, {}, "-input_cost", 997)
-        assert unfiltered == await _all_pages(env.client, headers, {}, "-input_cost", 997)
+        for sort in ("-input_cost", "model_name"):
+            unfiltered = await _all_pages(sql_client, headers, {}, sort, 997)
+            assert unfiltered == await _all_pages(env.client, headers, {}, sort, 997), sort
 
 
 async def test_pages_follow_writes_between_them(env: Env, sql_client: AsyncTestClient[Any]) -> None:
@@ -128,3 +130,61 @@ async def test_bad_paging_is_400(env: Env, sql_client: AsyncTestClient[Any]) -> 
         assert field in r.text
     r = await sql_client.get("/api/v1/models/list", params={"page": 0}, headers=org.headers)
     assert r.status_code == 400, r.text
+
+
+def _facets(page: str) -> str:
+    match = re.search(r'<div class="grid facets">(.*?)</div>', page, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+async def _console(client: AsyncTestClient[Any], api_key: str) -> None:
+    form = await client.get("/ui/signin")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    signed = await client.post(
+        "/ui/signin", data={"_csrf_token": token.group(1), "api_key": api_key}, follow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+
+
+async def test_other_unbounded_lists_are_bounded_like_the_memory_path(
+    env: Env, sql_client: AsyncTestClient[Any]
+) -> None:
+    """For an organization served by SQL: `/v1/models` (callable models only) and Open WebUI's export
+    (writable custom models only) are written batch by batch, never built whole, and are the very bytes the
+    memory path answers; the console's counts per provider and per type come from SQL's GROUP BY (no model
+    is read) with the same counts, names and order. For an admin and for a member who may see less."""
+    org, member, hidden = await _org(env)
+    provider = {
+        "provider_id": "team-vllm",
+        "provider_name": "Team vLLM",
+        "extra_kwargs": {"base_url": "https://vllm.example/v1"},
+    }
+    assert (await env.client.post("/api/providers/", json=provider, headers=org.headers)).status_code == 201
+    for i in range(5):
+        body = {"model_name": f"served-{i}", "provider_id": "team-vllm", "model_type": "embedding", "is_active": i != 3}
+        assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
+    for headers in (org.headers, member):
+        for path in ("/v1/models", "/api/v1/models/export"):
+            streamed = await sql_client.get(path, headers=headers)
+            whole = await env.client.get(path, headers=headers)
+            assert streamed.status_code == whole.status_code == 200, streamed.text
+            assert "content-length" not in streamed.headers  # written batch by batch
+            assert streamed.headers["content-type"].startswith("application/json")
+            assert streamed.content == whole.content, path
+    called = [m["id"] for m in (await sql_client.get("/v1/models", headers=org.headers)).json()["data"]]
+    assert {"served-0", "served-4"} <= set(called) and "served-3" not in called
+    exported = [m["id"] for m in (await sql_client.get("/api/v1/models/export", headers=org.headers)).json()]
+    assert len(exported) == 60 + 5 and not {"gpt-4o"} & set(exported)
+    assert not hidden & {m["id"] for m in (await sql_client.get("/api/v1/models/export", headers=member)).json()}
+    # The console's facets, signed in as the member.
+    for client in (sql_client, env.client):
+        await _console(client, member["Authorization"].removeprefix("Bearer "))
+    for query in ("", "?type=embedding", "?q=large", "?provider=team-vllm&type=chat"):
+        sql_page = await sql_client.get(f"/ui/{query}")
+        memory_page = await env.client.get(f"/ui/{query}")
+        assert sql_page.status_code == memory_page.status_code == 200
+        assert _facets(sql_page.text) == _facets(memory_page.text), query
+    # The member does not see the inactive served-3 (inactive models are visible to their writers only).
+    assert "Team vLLM</a><span>4</span>" in _facets((await sql_client.get("/ui/?type=embedding")).text)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException
+from litestar.response import Stream
 
 from modelreg.api.errors import NotAuthenticated
 from modelreg.domain import org_access
 from modelreg.domain.errors import InvalidInput, NotFound
+from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.names import could_be_stored
 from modelreg.domain.org_access import OrgAction
 from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
 from modelreg.services import audit
+from modelreg.services.listing import Streamed
 
 __all__ = [
     "UnsupportedMediaType",
@@ -32,6 +36,7 @@ __all__ = [
     "registry",
     "require_allowed",
     "require_principal",
+    "streamed_json",
 ]
 
 T = TypeVar("T")
@@ -143,3 +148,22 @@ def page_link(request: AnyRequest, page: int, page_size: int) -> str:
     query += [("page", str(page)), ("page_size", str(page_size))]
     path = request.url.path.rstrip("/") + "/"
     return f"{str(request.base_url).rstrip('/')}{path}?{urlencode(query)}"
+
+
+def streamed_json(
+    streamed: Streamed, encode: Callable[[LLMModel], bytes | None], prefix: bytes = b"[", suffix: bytes = b"]"
+) -> Stream:
+    """A JSON array of the streamed models (between `prefix` and `suffix`), written batch by batch: the
+    same bytes as encoding the whole list at once, with one batch in memory at a time. A model `encode`
+    answers None for is left out (e.g. not callable, not writable)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        head = prefix
+        async for batch in streamed.batches():
+            encoded = [item for item in map(encode, batch) if item is not None]
+            if encoded:
+                yield head + b",".join(encoded)
+                head = b","
+        yield (prefix if head is prefix else b"") + suffix
+
+    return Stream(chunks(), media_type="application/json")

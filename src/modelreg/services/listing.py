@@ -149,17 +149,33 @@ class ModelListing:
         if memo is not None and key in memo:
             memo.move_to_end(key)
             return memo[key]  # type: ignore[no-any-return]
-        result = await self.run(principal, tree, _BY_NAME, 0, None)
+        # provider_id -> [name, count, first model's name]: the name shown is that of the first model in
+        # name order (ties between a built-in's provider and an organization's provider of the same id).
         providers: dict[str, list[Any]] = {}
         types: dict[str, int] = {}
-        for model in result.models:
+        custom: list[tuple[str, str, int, str]] = []
+        if snapshot is not None and not snapshot.in_memory:
+            assert principal is not None
+            # Built-ins counted here, custom models by SQL (GROUP BY): no model of the organization is read.
+            models = [model for _, model in self._builtins(snapshot, tree, _BY_NAME)()]
+            custom, custom_types = await self._sql.facet_counts(principal, snapshot, tree, _viewer(principal))
+            for model_type, count in custom_types:
+                types[model_type or "unknown"] = types.get(model_type or "unknown", 0) + count
+        else:
+            models = (await self.run(principal, tree, _BY_NAME, 0, None)).models
+        for model in models:  # in name order
             if model.provider is not None:
-                entry = providers.setdefault(model.provider.provider_id, [model.provider.provider_name, 0])
+                entry = providers.setdefault(model.provider.provider_id, [model.provider.provider_name, 0, model.name])
                 entry[1] += 1
             kind = model.model_type or "unknown"
             types[kind] = types.get(kind, 0) + 1
+        for provider_id, provider_name, count, first_name in custom:
+            entry = providers.setdefault(provider_id, [provider_name, 0, first_name])
+            if first_name < entry[2]:
+                entry[0], entry[2] = provider_name, first_name
+            entry[1] += count
         facets = Facets(
-            providers=sorted(((pid, name, n) for pid, (name, n) in providers.items()), key=lambda p: (-p[2], p[0])),
+            providers=sorted(((pid, name, n) for pid, (name, n, _) in providers.items()), key=lambda p: (-p[2], p[0])),
             model_types=sorted(types.items(), key=lambda t: (-t[1], t[0])),
         )
         return self._remember(memo, key, facets) if memo is not None else facets  # type: ignore[no-any-return]
@@ -259,7 +275,9 @@ class ModelListing:
 
     # ---- SQL ---------------------------------------------------------------------------------
 
-    async def _order(self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Order:
+    def _builtins(self, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Callable[[], list[Entry]]:
+        """The built-ins `tree` matches, sorted (called only when an order is built)."""
+
         def builtins() -> list[Entry]:
             if _needs_availability(tree, sort):
                 # Built-in availability depends on this organization's providers: not shareable.
@@ -268,15 +286,23 @@ class ModelListing:
                 return [e for e in sort_entries(rows, sort) if predicate(e[0])]
             return [(row, snapshot.builtin(m)) for row, m in self._matches(None, None, tree, sort).page(0, None)]
 
-        viewer = _viewer(principal)
+        return builtins
+
+    async def _order(self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort) -> Order:
+        builtins, viewer = self._builtins(snapshot, tree, sort), _viewer(principal)
         return await self._sql.order(principal, snapshot, tree, sort.field, sort.descending, viewer, builtins)
 
     async def _run_sql(
         self, principal: Principal, snapshot: OrgModels, tree: Bundle, sort: Sort, offset: int, limit: int | None
     ) -> ListResult:
-        order = await self._order(principal, snapshot, tree, sort)
-        window = order.items[offset:] if limit is None else order.items[offset : offset + limit]
-        models = await self._sql.resolve(principal, snapshot, window)
+        if limit is None:
+            order = await self._order(principal, snapshot, tree, sort)
+            models = await self._sql.resolve(principal, snapshot, order.items[offset:])
+        else:
+            builtins, viewer = self._builtins(snapshot, tree, sort), _viewer(principal)
+            order, models = await self._sql.window(
+                principal, snapshot, tree, sort.field, sort.descending, viewer, builtins, offset, limit
+            )
         return ListResult(models, len(order.items), order.builtin_count, order.custom_count)
 
 

@@ -136,7 +136,8 @@ def view_values(model: LLMModel) -> dict[str, Any]:
     }
 
 
-def model_from_view(row: ModelViewRow, catalog: Catalog, throughput: Throughput | None = None) -> LLMModel:
+def model_from_view(row: Any, catalog: Catalog, throughput: Throughput | None = None) -> LLMModel:
+    """`row`: a ModelViewRow, or a Core row of model_views (the same attribute names; cheaper to read)."""
     return LLMModel(
         throughput=throughput,
         name=row.model_name,
@@ -150,7 +151,7 @@ def model_from_view(row: ModelViewRow, catalog: Catalog, throughput: Throughput 
         output_cost=row.output_cost,
         cache_hit_input_cost=row.cache_hit_input_cost,
         cache_creation_input_cost=row.cache_creation_input_cost,
-        pricing_tiers=tiers_from_json(row.pricing_tiers) or (),
+        pricing_tiers=(tiers_from_json(row.pricing_tiers) or ()) if row.pricing_tiers else (),
         max_context_window=row.max_context_window,
         max_output_tokens=row.max_output_tokens,
         streaming_support=row.streaming_support,

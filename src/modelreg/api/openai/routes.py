@@ -26,7 +26,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from modelreg.api.common import registry
+from modelreg.api.common import registry, streamed_json
 from modelreg.api.contract import documented
 from modelreg.api.errors import NotAuthenticated, parameter_error_body
 from modelreg.api.openai.calls import STREAM_HEADERS, GatewayError, caller, error_of, forward
@@ -91,16 +91,33 @@ def _model_object(model: LLMModel, principal: Principal) -> ModelObject:
     return ModelObject(id=model.name, object="model", created=created, owned_by=owner)
 
 
-@get("/v1/models")
-async def list_models(request: AnyRequest) -> ModelList:
+_LIST_HEAD, _LIST_TAIL = msgspec.json.encode(ModelList(object="list", data=[])).split(b"[]")
+"""`{"object":"list","data":` and `}`: around a streamed array, the bytes of the whole answer."""
+
+
+@get("/v1/models", opt=documented(response=ModelList))
+async def list_models(request: AnyRequest) -> Response[Any] | Stream:
     """Exactly the models this caller may call: readable, active and routable."""
     principal = await _caller(request)
     reg = registry(request)
     snapshot = await reg.index.org(principal.organization_id)
-    # The same visibility as every list (memory or SQL path); then only what has a route.
-    visible = await reg.listing.run(principal, parse_filters(None), parse_sort(None), 0, None)
-    data = [_model_object(m, principal) for m in visible.models if _callable(m, snapshot.providers)]
-    return ModelList(object="list", data=data)
+    # The same visibility as every list (memory or SQL path); then only what has a route. An organization
+    # served by SQL is streamed batch by batch (services/listing.py), never held whole.
+    streamed = await reg.listing.stream(principal, parse_filters(None), parse_sort(None))
+    if not streamed.memoizable:
+
+        def encode(model: LLMModel) -> bytes | None:
+            callable_ = _callable(model, snapshot.providers)
+            return msgspec.json.encode(_model_object(model, principal)) if callable_ else None
+
+        return streamed_json(streamed, encode, _LIST_HEAD + b"[", b"]" + _LIST_TAIL)
+    data = [
+        _model_object(m, principal)
+        async for batch in streamed.batches()
+        for m in batch
+        if _callable(m, snapshot.providers)
+    ]
+    return Response(content=ModelList(object="list", data=data))
 
 
 @get("/v1/models/{model:path}")

@@ -19,8 +19,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
 
-from modelreg.api.common import decode_body, registry, require_principal
+from modelreg.api.common import decode_body, registry, require_principal, streamed_json
 from modelreg.api.contract import documented
 from modelreg.api.errors import domain_error_response, exception_handlers
 from modelreg.api.grants import grants_from_wire
@@ -35,6 +36,7 @@ from modelreg.api.openwebui.schemas import (
 )
 from modelreg.domain.access import AccessProhibited, can_write
 from modelreg.domain.errors import DomainError, InvalidInput, NotFound, ReadOnlyModel
+from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import parse_filters
 from modelreg.services.listing import parse_sort
@@ -189,13 +191,20 @@ async def list_models(
     return WebUIModelPage(items=[_wire(m, principal) for m in result.models], total=result.total)
 
 
-@get("/api/v1/models/export")
-async def export_models(request: AnyRequest) -> list[WebUIModel]:
+@get("/api/v1/models/export", opt=documented(response=list[WebUIModel]))
+async def export_models(request: AnyRequest) -> Response[Any] | Stream:
     """Every custom model the caller may write, params included (a backup the caller can re-import)."""
     principal = await require_principal(request)
     filters = {"affiliation_category": {"operator": "", "value": ["custom"]}}
-    result = await registry(request).listing.run(principal, parse_filters(filters), parse_sort(None), 0, None)
-    return [_wire(m, principal) for m in result.models if can_write(principal, m)]
+    streamed = await registry(request).listing.stream(principal, parse_filters(filters), parse_sort(None))
+    if not streamed.memoizable:
+        # An organization served by SQL: written batch by batch, never held whole (the same bytes).
+        def encode(model: LLMModel) -> bytes | None:
+            return msgspec.json.encode(_wire(model, principal)) if can_write(principal, model) else None
+
+        return streamed_json(streamed, encode)
+    models = [_wire(m, principal) async for batch in streamed.batches() for m in batch if can_write(principal, m)]
+    return Response(content=models)
 
 
 class ImportResult(msgspec.Struct):

@@ -6,13 +6,11 @@ on the public catalog (never rate-limited, never 401: a key sent there is ignore
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery, QueryParameter
-from litestar.response import Stream
 
 from modelreg.api.common import (
     check_paging,
@@ -22,6 +20,7 @@ from modelreg.api.common import (
     previous_page,
     principal_or_anonymous,
     registry,
+    streamed_json,
 )
 from modelreg.api.contract import documented
 from modelreg.api.respan.convert import catalog_item_wire, model_bytes
@@ -31,9 +30,9 @@ from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import normalized, parse_filters
 from modelreg.filters.tree import Bundle
-from modelreg.services.listing import ListResult, Streamed, parse_sort
+from modelreg.services.listing import ListResult, parse_sort
 
-__all__ = ["listing_handlers", "streamed_json"]
+__all__ = ["listing_handlers"]
 
 AnyRequest = Request[Any, Any, Any]
 DEFAULT_PAGE_SIZE = 100
@@ -81,23 +80,6 @@ def quick_filters(request: AnyRequest) -> dict[str, Any]:
 
 def _wire_bytes(request: AnyRequest, model: LLMModel, principal: Principal | None) -> msgspec.Raw:
     return msgspec.Raw(model_bytes(registry(request).index, model, principal))
-
-
-def streamed_json(
-    streamed: Streamed, encode: Callable[[LLMModel], bytes], prefix: bytes = b"[", suffix: bytes = b"]"
-) -> Stream:
-    """A JSON array of the streamed models (between `prefix` and `suffix`), written batch by batch: the
-    same bytes as encoding the whole list at once, with one batch in memory at a time."""
-
-    async def chunks() -> AsyncIterator[bytes]:
-        head = prefix
-        async for batch in streamed.batches():
-            if batch:
-                yield head + b",".join(encode(m) for m in batch)
-                head = b","
-        yield (prefix if head is prefix else b"") + suffix
-
-    return Stream(chunks(), media_type="application/json")
 
 
 async def _list(

@@ -21,6 +21,7 @@ from modelreg.api.common import (
     previous_page,
     registry,
     require_principal,
+    streamed_json,
 )
 from modelreg.api.contract import documented
 from modelreg.api.errors import exception_handlers
@@ -42,7 +43,7 @@ from modelreg.api.price_routes import (
 )
 from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
 from modelreg.api.respan.import_routes import import_handlers
-from modelreg.api.respan.listing_routes import listing_handlers, streamed_json
+from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import (
     RespanModel,
     RespanModelWrite,
