@@ -195,8 +195,10 @@ async def test_what_it_leaves_to_litestar(env: Env, both: Both) -> None:
     org = await env.org("lean-rest")
     await create_model(env.client, _admin(org.admin_key), "lean-rest-model")
     lean = both.lean
-    assert lean._takes(_scope("/api/models/lean-rest-model/")) == ("/lean-rest-model", "/api/models/{model_name}")
-    assert lean._takes(_scope("/api/models//a//b//")) == ("/a/b", "/api/models/{model_name}")
+    template = "/api/models/{model_name}"
+    taken = lean._takes(_scope("/api/models/lean-rest-model/"))
+    assert taken == ("/lean-rest-model", template, "/api/models/lean-rest-model")
+    assert lean._takes(_scope("/api/models//a//b//")) == ("/a/b", template, "/api/models/a/b")
     for scope in (
         _scope("/api/models/lean-rest-model/", query=b"x=1"),
         _scope("/api/models/lean-rest-model/status/"),

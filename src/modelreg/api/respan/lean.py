@@ -79,12 +79,13 @@ class LeanReads:
                 return
         await self.litestar(scope, receive, send)
 
-    def _takes(self, scope: Scope) -> tuple[str, str] | None:
-        """(the name as Litestar passes it to retrieve_model, the route template), if this path serves it."""
+    def _takes(self, scope: Scope) -> tuple[str, str, str] | None:
+        """(the name as Litestar passes it to retrieve_model, the route template, the path as Litestar's router
+        leaves it in the scope: the access log's), if this path serves it."""
         if scope.get("query_string") or scope.get("root_path"):
             return None
         try:
-            _, handler, _, params, template = self._route(normalize_path(scope["path"]), "GET")
+            _, handler, path, params, template = self._route(normalize_path(scope["path"]), "GET")
         except Exception:  # noqa: BLE001 - Litestar's 404/405: Litestar answers them
             return None
         if handler.fn is not retrieve_model.fn:
@@ -97,9 +98,9 @@ class LeanReads:
                 return None
             if header == b"origin" and self._cors:
                 return None
-        return name, template
+        return name, template, path
 
-    async def _call(self, scope: Scope, send: Send, name: str, template: str) -> None:
+    async def _call(self, scope: Scope, send: Send, name: str, template: str, path: str) -> None:
         """What api/request_id.py's middleware and the Prometheus middleware do, around the answer."""
         metrics, started = self._metrics, time.perf_counter()
         incoming = authorization = None
@@ -114,7 +115,7 @@ class LeanReads:
             metrics.started("GET", template)
         status = 500
         try:
-            status, headers, body = await self._answer(authorization, name, scope["path"])
+            status, headers, body = await self._answer(authorization, name, path)
             headers.append((b"x-request-id", request_id.encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -124,7 +125,7 @@ class LeanReads:
                 metrics.finished("GET", template, status, seconds)
             if self._access_log:
                 duration_ms = round(seconds * 1000, 2)
-                extra = {"method": "GET", "path": scope["path"], "status": status, "duration_ms": duration_ms}
+                extra = {"method": "GET", "path": path, "status": status, "duration_ms": duration_ms}
                 access_log.info("request", extra=extra)
             REQUEST_ID.reset(token)
 
