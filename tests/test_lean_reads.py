@@ -12,9 +12,10 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from access_helpers import World, build_world, create_model, grant
-from conftest import Env
+from access_helpers import Person, World, build_world, create_model, grant
+from conftest import Env, app_client
 from modelreg.api.respan.lean import LeanReads
+from modelreg.catalog.load import Catalog
 from modelreg.store.faults import DatabaseHealth
 
 PASSWORD = "lean-reads-password-1"
@@ -138,9 +139,7 @@ async def test_credentials_as_the_handler(env: Env, both: Both) -> None:
         assert answer.headers["www-authenticate"] == "Bearer"
 
 
-def _admin(key: str) -> Any:
-    from access_helpers import Person
-
+def _admin(key: str) -> Person:
     return Person("admin", None, key, None)
 
 
@@ -215,3 +214,18 @@ async def test_what_it_leaves_to_litestar(env: Env, both: Both) -> None:
         await both.get(path, org.headers)
     head = await both.get("/api/models/lean-rest-model/", org.headers, method="HEAD")
     assert head.status_code == 405  # Litestar's answer (a GET route does not take HEAD): unchanged
+
+
+async def test_with_cors_and_json_logs(env: Env, catalog: Catalog) -> None:
+    """With CORS on, a request carrying an Origin goes to Litestar (its CORS middleware adds the headers); one
+    without is served lean and answers alike. JSON logs on: the access line is written either way."""
+    org = await env.org("lean-cors")
+    await create_model(env.client, _admin(org.admin_key), "lean-cors-model")
+    origin = "https://ui.example"
+    async with app_client(env.database_url, catalog, cors_origins=(origin,), log_format="json") as client:
+        checker = Both(Env(client, env.database_url))
+        plain = await checker.get("/api/models/lean-cors-model/", org.headers)
+        assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+        cross = await checker.get("/api/models/lean-cors-model/", {**org.headers, "Origin": origin})
+        assert cross.headers["access-control-allow-origin"] == origin
+        assert checker.lean._takes(_scope("/api/models/x/", headers=[(b"origin", origin.encode())])) is None
