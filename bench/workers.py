@@ -6,7 +6,9 @@
 3. each loaded by wrk (one thread, pinned to core 1 as in every benchmark here) with GET /api/models/{name}/
    rotating over the 1,000 custom models of one organization, 32 connections;
 4. requests/s of two workers over one (target >= 1.7), the cores modelreg used, and the memory each worker
-   costs (RSS and PSS: forked workers share their unchanged pages, PSS counts each shared page fractionally).
+   costs (RSS and PSS: forked workers share their unchanged pages, PSS counts each shared page fractionally);
+5. where the CPU went: each worker's Python thread (the event loop: the app), granian's Rust runtime threads
+   (HTTP parsing and socket I/O), the worker's other threads, wrk, other processes, and what stayed idle.
 
 wrk needs a core too: with one worker, modelreg has core 0 to itself and wrk core 1; with two, the second
 worker shares core 1 with wrk. The table therefore also gives requests per modelreg CPU-second, which shows
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -71,6 +74,27 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def _thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds by kind of thread of a granian worker: "python" (the main thread, which runs the event
+    loop and the app), "granian" (its Rust runtime, tokio-rt-*), "other" (blocking pools, aiosqlite)."""
+    kinds = {"python": 0.0, "granian": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        kind = "python" if task.name == str(pid) else "granian" if name.startswith("tokio") else "other"
+        kinds[kind] += seconds
+    return kinds
+
+
+def _wrk_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk runs as a child and is reaped by wrk.run
+    return usage.ru_utime + usage.ru_stime
+
+
 @dataclass(frozen=True)
 class Run:
     workers: int
@@ -79,6 +103,9 @@ class Run:
     other_cores: float
     worker_memory: list[Memory]
     main_memory: Memory
+    threads: dict[str, float]
+    """Cores by kind of worker thread (_thread_cpu_s), summed over the workers."""
+    wrk_cores: float
 
     @property
     def per_cpu_second(self) -> float:
@@ -134,15 +161,32 @@ def _measure(args: argparse.Namespace, wrk_binary: str, seeded: seed.Seeded, wor
         print(f"  {workers} worker(s): {args.duration} s, {CONNECTIONS} connections ...", flush=True)
         before = noise.snapshot(pids)
         cpu0 = sum(noise.process_cpu_s(pid) for pid in pids)
+        threads0 = [_thread_cpu_s(pid) for pid in pids[1:]]
+        wrk0 = _wrk_cpu_s()
         result = wrk.run(
             wrk_binary, base_url + "/", script, connections=CONNECTIONS, duration_s=args.duration, cpu=WRK_CPU
         )
         after = noise.snapshot(pids)
         cpu1 = sum(noise.process_cpu_s(pid) for pid in pids)
+        threads1 = [_thread_cpu_s(pid) for pid in pids[1:]]
+        wrk1 = _wrk_cpu_s()
         others, _ = noise.other_load(before, after)
         elapsed = max(after.at - before.at, 1e-6)
+        threads = {
+            kind: sum(t1[kind] - t0[kind] for t0, t1 in zip(threads0, threads1, strict=True)) / elapsed
+            for kind in ("python", "granian", "other")
+        }
         memory = [_memory(pid) for pid in _children(main_pid)]
-        return Run(workers, result, (cpu1 - cpu0) / elapsed, others, memory, _memory(main_pid))
+        return Run(
+            workers,
+            result,
+            (cpu1 - cpu0) / elapsed,
+            others,
+            memory,
+            _memory(main_pid),
+            threads,
+            (wrk1 - wrk0) / elapsed,
+        )
 
 
 def render(runs: list[Run]) -> tuple[str, list[report.Target]]:
@@ -172,6 +216,26 @@ def render(runs: list[Run]) -> tuple[str, list[report.Target]]:
         ),
         report.Target("w2", "requests per modelreg CPU-second, 2 workers / 1 worker", f"{efficiency:.2f}", None),
     ]
+    lines += [
+        "",
+        "Where the two cores went (cores; per request: µs of CPU per request served):",
+        "",
+        "| workers | Python threads (the app) | granian's Rust threads | other worker threads | granian main "
+        "| wrk | other processes | idle |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        rps = max(run.result.requests_per_second, 1e-6)
+        main = max(run.modelreg_cores - sum(run.threads.values()), 0.0)
+        idle = max(2.0 - run.modelreg_cores - run.wrk_cores - run.other_cores, 0.0)
+
+        def cell(cores: float, rps: float = rps) -> str:
+            return f"{cores:.2f} ({cores / rps * 1e6:.0f} µs)"
+
+        lines.append(
+            f"| {run.workers} | {cell(run.threads['python'])} | {cell(run.threads['granian'])} | "
+            f"{cell(run.threads['other'])} | {main:.2f} | {cell(run.wrk_cores)} | {run.other_cores:.2f} | {idle:.2f} |"
+        )
     lines += ["", "| target | measured | result |", "|---|---:|---|"]
     for target in targets:
         verdict = "reported" if target.met is None else ("**met**" if target.met else "**missed**")
@@ -184,8 +248,8 @@ def render(runs: list[Run]) -> tuple[str, list[report.Target]]:
     busiest = max(run.other_cores for run in runs)
     if busiest > 0.15:
         lines.append(
-            f"\n**Warning:** other processes used up to {busiest:.2f} cores (wrk included, which needs about a "
-            "third of a core here): rerun on a quiet machine."
+            f"\n**Warning:** other processes used up to {busiest:.2f} cores (wrk not included: it has its own "
+            "column): rerun on a quiet machine."
         )
     return "\n".join(lines), targets
 

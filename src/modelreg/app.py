@@ -32,6 +32,7 @@ from modelreg.api.openai.lean import LeanGateway
 from modelreg.api.openai.routes import is_openai_path, openai_error_response, openai_router
 from modelreg.api.openwebui.routes import openwebui_router
 from modelreg.api.request_id import RequestIdMiddleware
+from modelreg.api.respan.lean import LeanReads
 from modelreg.api.respan.routes import respan_router
 from modelreg.auth.authenticator import AuthenticationFailed
 from modelreg.catalog.load import Catalog, catalog_from_snapshot, load_catalog
@@ -317,9 +318,18 @@ def create_app(
         openapi_config=openapi_config(__version__),
         debug=False,
     )
-    # The gateway's hot routes skip Litestar's per-request machinery (api/openai/lean.py), answering alike.
-    app.asgi_handler = LeanGateway(
+    # The hot routes skip Litestar's per-request machinery (api/openai/lean.py: the gateway's calls;
+    # api/respan/lean.py: GET /api/models/{name}/), answering alike.
+    reads = LeanReads(
         app.asgi_handler,
+        app,
+        lambda: app.state.registry,
+        metrics=settings.metrics == "admin",
+        cors=bool(settings.cors_origins),
+        access_log=settings.log_format == "json",
+    )
+    app.asgi_handler = LeanGateway(
+        reads,
         lambda: app.state.registry,
         max_body=MAX_BODY_BYTES,
         metrics=settings.metrics == "admin",

@@ -41,7 +41,14 @@ from modelreg.domain.errors import (
 )
 from modelreg.store.faults import fault_kind
 
-__all__ = ["NotAuthenticated", "exception_handlers", "parameter_error_body", "validation_error_body"]
+__all__ = [
+    "NotAuthenticated",
+    "domain_error_parts",
+    "error_parts",
+    "exception_handlers",
+    "parameter_error_body",
+    "validation_error_body",
+]
 
 log = logging.getLogger("modelreg.api")
 
@@ -62,7 +69,8 @@ class NotAuthenticated(Exception):
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+    # A copy: the shared header constants must not take what later layers add to a response's headers.
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=dict(headers or {}))
 
 
 _PATH_RE = re.compile(r" - at `\$\.?([^`]*)`$")
@@ -80,23 +88,53 @@ def validation_error_body(exc: msgspec.ValidationError | msgspec.DecodeError) ->
     return {"detail": f"{field}: {text}", field: [text]}
 
 
-def domain_error_response(exc: DomainError) -> Response[Any]:
+def domain_error_parts(exc: DomainError) -> tuple[int, dict[str, Any]]:
+    """The table above for domain errors: (status, body)."""
     if isinstance(exc, NotFound):
-        return _json(404, {"detail": "Not found."})
+        return 404, {"detail": "Not found."}
     if isinstance(exc, BaseModelNotFound):
-        return _json(400, {"detail": exc.message, "error": exc.message})
+        return 400, {"detail": exc.message, "error": exc.message}
     if isinstance(exc, InvalidInput):
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field:
             body[exc.field] = [exc.message]
-        return _json(400, body)
+        return 400, body
     if isinstance(exc, ReadOnlyModel):
-        return _json(403, {"detail": READ_ONLY_MESSAGES.get(exc.action, exc.message)})
+        return 403, {"detail": READ_ONLY_MESSAGES.get(exc.action, exc.message)}
     if isinstance(exc, AccessProhibited):
-        return _json(403, {"detail": "You do not have permission to perform this action."})
+        return 403, {"detail": "You do not have permission to perform this action."}
     if isinstance(exc, PreconditionFailed):
-        return _json(412, {"detail": exc.message})
-    return _json(400, {"detail": exc.message})
+        return 412, {"detail": exc.message}
+    return 400, {"detail": exc.message}
+
+
+def domain_error_response(exc: DomainError) -> Response[Any]:
+    return _json(*domain_error_parts(exc))
+
+
+NOT_AUTHENTICATED = {"detail": "Authentication credentials were not provided."}
+BAD_CREDENTIALS = {"detail": "Invalid or expired credentials."}
+AUTHENTICATE_HEADERS = {"WWW-Authenticate": "Bearer"}
+INTERNAL_ERROR = {"detail": "Internal server error."}
+
+
+def error_parts(exc: Exception, method: str, path: str) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """(status, body, headers) of an error raised by a handler that takes no body and no parameters (the
+    lean read path, api/respan/lean.py): the same answers as the handlers below give."""
+    if isinstance(exc, DomainError):
+        return (*domain_error_parts(exc), None)
+    if isinstance(exc, NotAuthenticated):
+        return 401, NOT_AUTHENTICATED, AUTHENTICATE_HEADERS
+    if isinstance(exc, AuthenticationFailed):
+        return 401, BAD_CREDENTIALS, AUTHENTICATE_HEADERS
+    return _unexpected_parts(exc, method, path)
+
+
+def _unexpected_parts(exc: Exception, method: str, path: str) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    if fault_kind(exc) is not None:
+        return 503, {"detail": unavailable.MESSAGE}, unavailable.retry_headers()
+    log.error("unhandled error on %s %s: %s", method, path, type(exc).__name__, exc_info=exc)
+    return HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR, None
 
 
 def _handle_domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
@@ -108,11 +146,11 @@ def _handle_validation(_: Request[Any, Any, Any], exc: msgspec.ValidationError) 
 
 
 def _handle_unauthenticated(_: Request[Any, Any, Any], __: NotAuthenticated) -> Response[Any]:
-    return _json(401, {"detail": "Authentication credentials were not provided."}, {"WWW-Authenticate": "Bearer"})
+    return _json(401, NOT_AUTHENTICATED, AUTHENTICATE_HEADERS)
 
 
 def _handle_bad_credentials(_: Request[Any, Any, Any], __: AuthenticationFailed) -> Response[Any]:
-    return _json(401, {"detail": "Invalid or expired credentials."}, {"WWW-Authenticate": "Bearer"})
+    return _json(401, BAD_CREDENTIALS, AUTHENTICATE_HEADERS)
 
 
 def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -173,10 +211,7 @@ def _public_names(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if fault_kind(exc) is not None:
-        return _json(503, {"detail": unavailable.MESSAGE}, unavailable.retry_headers())
-    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
-    return _json(HTTP_500_INTERNAL_SERVER_ERROR, {"detail": "Internal server error."})
+    return _json(*_unexpected_parts(exc, request.method, request.url.path))
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {

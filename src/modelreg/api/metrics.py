@@ -18,7 +18,7 @@ from modelreg.api.common import registry, require_allowed
 from modelreg.api.contract import documented
 from modelreg.metrics import StateCollector
 
-__all__ = ["metrics", "metrics_middleware", "prometheus_config"]
+__all__ = ["RequestMetrics", "metrics", "metrics_middleware", "prometheus_config"]
 
 _STATE = "metrics_registry"
 
@@ -83,6 +83,49 @@ class CachedPrometheusMiddleware(PrometheusMiddleware):
                 error_count.inc()
             count.inc()
             duration.observe(ended - started if ended else 0)
+
+
+class RequestMetrics:
+    """The series the middleware above records per request, for the lean ASGI paths in front of Litestar
+    (api/openai/lean.py, api/respan/lean.py): same metrics, same labels, children looked up once."""
+
+    def __init__(self) -> None:
+        self._middleware = PrometheusMiddleware(app=_unused, config=prometheus_config())
+        self._app_name = prometheus_config().app_name
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._in_progress: dict[tuple[str, str], Any] = {}
+
+    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
+        return {"method": method, "path": path, "status_code": status, "app_name": self._app_name}
+
+    def started(self, method: str, path: str) -> None:
+        """`path`: the route template, as Litestar's router names it (group_path)."""
+        gauge = self._in_progress.get((method, path))
+        if gauge is None:
+            labels = self._labels(method, path, 200)
+            gauge = self._middleware.requests_in_progress(labels).labels(*labels.values())
+            self._in_progress[method, path] = gauge
+        gauge.inc()
+
+    def finished(self, method: str, path: str, status: int, seconds: float) -> None:
+        self._in_progress[method, path].dec()
+        children = self._children.get((method, path, status))
+        if children is None:
+            labels = self._labels(method, path, status)
+            values = list(labels.values())
+            m = self._middleware
+            errors = m.requests_error_count(labels).labels(*values) if status >= 500 else None
+            children = (m.request_count(labels).labels(*values), m.request_time(labels).labels(*values), errors)
+            self._children[method, path, status] = children
+        count, duration, errors = children
+        if errors is not None:
+            errors.inc()
+        count.inc()
+        duration.observe(seconds)
+
+
+async def _unused(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("not called")  # PrometheusMiddleware wants an app; only its metric factories are used
 
 
 def prometheus_config() -> PrometheusConfig:

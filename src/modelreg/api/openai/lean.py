@@ -22,10 +22,9 @@ from typing import Any
 
 import msgspec
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.plugins.prometheus import PrometheusMiddleware
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from modelreg.api.metrics import prometheus_config
+from modelreg.api.metrics import RequestMetrics
 from modelreg.api.openai.calls import Answer, error_of, forward
 from modelreg.api.openai.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest
 from modelreg.api.request_id import access_log
@@ -59,46 +58,6 @@ def _media_type(media_type: str) -> bytes:
     return (f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type).encode("latin-1")
 
 
-class _RequestMetrics:
-    """The series Litestar's Prometheus middleware records per request (api/metrics.py), for the lean routes."""
-
-    def __init__(self) -> None:
-        self._middleware = PrometheusMiddleware(app=_unused, config=prometheus_config())
-        self._app_name = prometheus_config().app_name
-        self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
-        self._in_progress: dict[str, Any] = {}
-
-    def _labels(self, path: str, status: int) -> dict[str, str | int | float]:
-        return {"method": "POST", "path": path, "status_code": status, "app_name": self._app_name}
-
-    def started(self, path: str) -> None:
-        gauge = self._in_progress.get(path)
-        if gauge is None:
-            labels = self._labels(path, 200)
-            gauge = self._in_progress[path] = self._middleware.requests_in_progress(labels).labels(*labels.values())
-        gauge.inc()
-
-    def finished(self, path: str, status: int, seconds: float) -> None:
-        self._in_progress[path].dec()
-        children = self._children.get((path, status))
-        if children is None:
-            labels = self._labels(path, status)
-            values = list(labels.values())
-            m = self._middleware
-            errors = m.requests_error_count(labels).labels(*values) if status >= 500 else None
-            children = (m.request_count(labels).labels(*values), m.request_time(labels).labels(*values), errors)
-            self._children[path, status] = children
-        count, duration, errors = children
-        if errors is not None:
-            errors.inc()
-        count.inc()
-        duration.observe(seconds)
-
-
-async def _unused(scope: Scope, receive: Receive, send: Send) -> None:
-    raise RuntimeError("not called")  # PrometheusMiddleware wants an app; only its metric factories are used
-
-
 class LeanGateway:
     """Installed in front of Litestar's own ASGI handler (app.py); serves the hot routes, hands on the rest."""
 
@@ -112,11 +71,11 @@ class LeanGateway:
         cors: bool,
         access_log: bool,
     ) -> None:
-        self._litestar = litestar
+        self.litestar = litestar
         self._registry = registry
         """The app's registry as its state holds it now (read per call, like every handler's `registry(request)`)."""
         self._max_body = max_body
-        self._metrics = _RequestMetrics() if metrics else None
+        self._metrics = RequestMetrics() if metrics else None
         self._cors = cors
         self._access_log = access_log
 
@@ -124,7 +83,7 @@ class LeanGateway:
         if scope["path"] in HOT_ROUTES and scope.get("method") == "POST" and self._takes(scope):
             await self._call(scope, receive, send)
         else:
-            await self._litestar(scope, receive, send)
+            await self.litestar(scope, receive, send)
 
     def _takes(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
@@ -146,14 +105,14 @@ class LeanGateway:
         request_id = request_id_from(incoming)
         token = REQUEST_ID.set(request_id)
         if metrics is not None:
-            metrics.started(path)
+            metrics.started("POST", path)
         status = 500
         try:
             status = await self._answer(scope, receive, send, (b"x-request-id", request_id.encode()))
         finally:
             seconds = time.perf_counter() - started
             if metrics is not None:
-                metrics.finished(path, status, seconds)
+                metrics.finished("POST", path, status, seconds)
             if self._access_log:
                 extra = {"method": "POST", "path": path, "status": status, "duration_ms": round(seconds * 1000, 2)}
                 access_log.info("request", extra=extra)

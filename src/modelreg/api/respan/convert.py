@@ -32,6 +32,7 @@ __all__ = [
     "catalog_item_wire",
     "model_bytes",
     "model_changes",
+    "model_etag",
     "model_wire",
     "provider_changes",
     "provider_wire",
@@ -190,3 +191,8 @@ def model_bytes(index: ModelIndex, model: LLMModel, principal: Principal | None)
     """The model's JSON for this caller, memoized per model and per kind of caller (writers see params)."""
     key = "respan:w" if can_write(principal, model) else "respan:r"
     return index.encoded(model, key, lambda m: encode_model(m, principal))
+
+
+def model_etag(index: ModelIndex, model: LLMModel) -> bytes:
+    """The custom model's ETag as a header value, memoized with its JSON (a digest per read otherwise)."""
+    return index.encoded(model, "etag", lambda m: m.etag.encode("latin-1"))

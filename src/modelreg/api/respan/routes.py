@@ -41,7 +41,7 @@ from modelreg.api.price_routes import (
     schedule_price,
     unschedule_price,
 )
-from modelreg.api.respan.convert import model_bytes, model_changes, model_wire, provider_changes, provider_wire
+from modelreg.api.respan.convert import model_bytes, model_changes, provider_changes, provider_wire
 from modelreg.api.respan.import_routes import import_handlers
 from modelreg.api.respan.listing_routes import listing_handlers
 from modelreg.api.respan.schemas import (
@@ -56,9 +56,10 @@ from modelreg.domain.errors import InvalidInput, NotFound
 from modelreg.domain.llm_model import LLMModel
 from modelreg.domain.principal import Principal
 from modelreg.filters.parse import parse_filters
+from modelreg.registry import Registry
 from modelreg.services.listing import parse_sort
 
-__all__ = ["respan_router"]
+__all__ = ["respan_router", "retrieve_model", "status_target"]
 
 AnyRequest = Request[Any, Any, Any]
 MODEL_EXAMPLE = {
@@ -99,9 +100,15 @@ PROVIDER_EXAMPLE = {
 }
 
 
-def _model_response(model: LLMModel, principal: Principal, status: int = 200) -> Response[Any]:
+def _model_response(reg: Registry, model: LLMModel, principal: Principal, status: int = 200) -> Response[Any]:
+    """The model's JSON (memoized per snapshot: convert.model_bytes), with its ETag if it is a custom model."""
     headers = {"ETag": model.etag} if not model.is_builtin else {}
-    return Response(content=model_wire(model, principal), status_code=status, headers=headers)
+    return Response(
+        content=model_bytes(reg.index, model, principal),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 @get("/api/models", opt=documented(response=list[RespanModel]))
@@ -146,7 +153,7 @@ async def create_model(request: AnyRequest) -> Response[Any]:
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:
         model, created = await reg.models.create_or_update(session, principal, body.model_name, model_changes(body))
-    return _model_response(model, principal, 201 if created else 200)
+    return _model_response(reg, model, principal, 201 if created else 200)
 
 
 @get(
@@ -162,7 +169,7 @@ async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Resp
     """A model, resolved (built-ins by `provider/name` or an unambiguous bare name). `<name>/status/` answers
     the model's measured status series instead (see docs/gateway.md), `<name>/revisions/` its revisions
     (docs/history.md), `<name>/prices/` its price history (docs/pricing.md)."""
-    status_of = _status_target(model_name)
+    status_of = status_target(model_name)
     if status_of is not None:
         return Response(await model_status(request, status_of))
     revisions_of = revisions_target(model_name)
@@ -174,7 +181,7 @@ async def retrieve_model(request: AnyRequest, model_name: FromPath[str]) -> Resp
     principal = await require_principal(request)
     reg = registry(request)
     model = await reg.models.get(principal, path_name(model_name))
-    return _model_response(model, principal)
+    return _model_response(reg, model, principal)
 
 
 async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) -> Response[Any]:
@@ -190,7 +197,7 @@ async def _update_model(request: AnyRequest, model_name: str, *, replace: bool) 
             replace=replace,
             if_match=request.headers.get("if-match"),
         )
-    return _model_response(model, principal)
+    return _model_response(reg, model, principal)
 
 
 @post("/api/models/{model_name:path}", status_code=200, opt=STATUS_POST)
@@ -205,7 +212,7 @@ async def post_model_status(request: AnyRequest, model_name: FromPath[str]) -> R
     prices_of = prices_target(model_name)
     if prices_of is not None:
         return await schedule_price(request, prices_of)
-    status_of = _status_target(model_name)
+    status_of = status_target(model_name)
     if status_of is None:
         raise NotFound()
     return Response(await status_from_post(request, status_of))
@@ -216,10 +223,10 @@ async def _restore(request: AnyRequest, name: str, revision: int) -> Response[An
     reg = registry(request)
     async with reg.writing(principal.organization_id) as session:
         model = await reg.models.restore(session, principal, path_name(name), revision, request.headers.get("if-match"))
-    return _model_response(model, principal)
+    return _model_response(reg, model, principal)
 
 
-def _status_target(path: str) -> str | None:
+def status_target(path: str) -> str | None:
     """`<model name>/status` is the status route (Respan's current client): model names may contain `/`,
     so the suffix decides; no model can be named like that (names.py)."""
     name = path.removeprefix("/")
