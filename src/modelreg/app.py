@@ -142,6 +142,16 @@ async def _run_meter(reg: Registry) -> None:
             _log_background_failure("meter", error)
 
 
+def _why(error: BaseException) -> str:
+    """A fault in one line: its kind when it is a database fault, else the exception's type."""
+    return fault_kind(error) or type(error).__name__
+
+
+def _trace(error: BaseException) -> BaseException | None:
+    """A traceback for bugs only: a database fault is one line (the fault log says the rest)."""
+    return error if fault_kind(error) is None else None
+
+
 def _log_background_failure(task: str, error: Exception) -> None:
     """Database faults were logged (once per kind per interval) where they happened; anything else is a bug."""
     if fault_kind(error) is None:
@@ -271,9 +281,18 @@ def create_app(
             try:  # nothing measured is lost on a clean shutdown
                 if await reg.meter.flush():
                     await reg.meter.recompute()
-            except Exception:
-                log.error("meter: %d measured calls could not be written", reg.meter.pending_calls, exc_info=True)
-            await reg.authenticator.flush_last_used()
+            except Exception as error:  # one line: the database may be what is failing
+                log.error(
+                    "meter: %d measured calls could not be written: %s",
+                    reg.meter.pending_calls,
+                    _why(error),
+                    exc_info=_trace(error),
+                )
+            try:
+                await reg.authenticator.flush_last_used()
+            except Exception as error:  # a key's last use is a hint: not worth a failed shutdown
+                log.warning("API keys' last use could not be written: %s", _why(error), exc_info=_trace(error))
+            # Whatever failed above, the connections are closed (an open one may hold SQLite's write lock).
             await reg.upstream.close()
             await reg.db.dispose()
 
