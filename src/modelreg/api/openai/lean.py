@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,13 +23,10 @@ import msgspec
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from modelreg.api.metrics import RequestMetrics
+from modelreg.api.lean_observe import Observer
 from modelreg.api.openai.calls import Answer, error_of, forward
 from modelreg.api.openai.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest
-from modelreg.api.request_id import access_log
-from modelreg.logs import REQUEST_ID
 from modelreg.registry import Registry
-from modelreg.services.audit import request_id_from
 
 __all__ = ["HOT_ROUTES", "LeanGateway"]
 
@@ -75,9 +71,8 @@ class LeanGateway:
         self._registry = registry
         """The app's registry as its state holds it now (read per call, like every handler's `registry(request)`)."""
         self._max_body = max_body
-        self._metrics = RequestMetrics() if metrics else None
+        self._observer = Observer(metrics=metrics, access_log=access_log)
         self._cors = cors
-        self._access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] in HOT_ROUTES and scope.get("method") == "POST" and self._takes(scope):
@@ -94,29 +89,10 @@ class LeanGateway:
         return True
 
     async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """What api/request_id.py's middleware and Litestar's Prometheus middleware do, around the call."""
         path: str = scope["path"]
-        metrics, started = self._metrics, time.perf_counter()
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = request_id_from(incoming)
-        token = REQUEST_ID.set(request_id)
-        if metrics is not None:
-            metrics.started("POST", path)
-        status = 500
-        try:
-            status = await self._answer(scope, receive, send, (b"x-request-id", request_id.encode()))
-        finally:
-            seconds = time.perf_counter() - started
-            if metrics is not None:
-                metrics.finished("POST", path, status, seconds)
-            if self._access_log:
-                extra = {"method": "POST", "path": path, "status": status, "duration_ms": round(seconds * 1000, 2)}
-                access_log.info("request", extra=extra)
-            REQUEST_ID.reset(token)
+        incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
+        with self._observer.request("POST", path, path, incoming) as observed:
+            observed.status = await self._answer(scope, receive, send, observed.request_id)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: tuple[bytes, bytes]) -> int:
         """Serves the call; returns the status sent."""

@@ -19,7 +19,6 @@ invalid Host header (Litestar's 400), and an Origin header when CORS is configur
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,14 +31,11 @@ from litestar.utils import normalize_path
 from modelreg.api.common import path_name
 from modelreg.api.errors import NotAuthenticated, error_parts
 from modelreg.api.history_routes import revisions_target
-from modelreg.api.metrics import RequestMetrics
+from modelreg.api.lean_observe import Observer
 from modelreg.api.price_routes import prices_target
-from modelreg.api.request_id import access_log
 from modelreg.api.respan.convert import model_bytes, model_etag
 from modelreg.api.respan.routes import retrieve_model, status_target
-from modelreg.logs import REQUEST_ID
 from modelreg.registry import Registry
-from modelreg.services.audit import request_id_from
 
 __all__ = ["LeanReads"]
 
@@ -67,9 +63,8 @@ class LeanReads:
         """Litestar's handler: everything this path does not serve, and the reference it is tested against."""
         self._route = app.asgi_router.handle_routing
         self._registry = registry
-        self._metrics = RequestMetrics() if metrics else None
+        self._observer = Observer(metrics=metrics, access_log=access_log)
         self._cors = cors
-        self._access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") == "GET" and scope["path"].startswith(PREFIX):  # HTTP only: others have no method
@@ -101,33 +96,17 @@ class LeanReads:
         return name, template, path
 
     async def _call(self, scope: Scope, send: Send, name: str, template: str, path: str) -> None:
-        """What api/request_id.py's middleware and the Prometheus middleware do, around the answer."""
-        metrics, started = self._metrics, time.perf_counter()
         incoming = authorization = None
         for header, value in scope["headers"]:
             if header == b"x-request-id" and incoming is None:
                 incoming = value.decode("latin-1")
             elif header == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-        request_id = request_id_from(incoming)
-        token = REQUEST_ID.set(request_id)
-        if metrics is not None:
-            metrics.started("GET", template)
-        status = 500
-        try:
-            status, headers, body = await self._answer(authorization, name, path)
-            headers.append((b"x-request-id", request_id.encode()))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
+        with self._observer.request("GET", template, path, incoming) as observed:
+            observed.status, headers, body = await self._answer(authorization, name, path)
+            headers.append(observed.request_id)
+            await send({"type": "http.response.start", "status": observed.status, "headers": headers})
             await send({"type": "http.response.body", "body": body, "more_body": False})
-        finally:
-            seconds = time.perf_counter() - started
-            if metrics is not None:
-                metrics.finished("GET", template, status, seconds)
-            if self._access_log:
-                duration_ms = round(seconds * 1000, 2)
-                extra = {"method": "GET", "path": path, "status": status, "duration_ms": duration_ms}
-                access_log.info("request", extra=extra)
-            REQUEST_ID.reset(token)
 
     async def _answer(self, authorization: str | None, name: str, path: str) -> tuple[int, list[Any], bytes]:
         """routes.retrieve_model's answer: (status, headers, body)."""
