@@ -78,8 +78,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-cpu", type=int, default=0, help="modelreg's core")
     parser.add_argument("--client-cpu", type=int, default=1, help="the upstream's, wrk's and this process's core")
     parser.add_argument(
-        "--profile", action="store_true",
-        help="after the runs, py-spy (if installed) samples the modelreg worker under the non-streamed load",
+        "--profile", nargs="?", const="json", choices=("json", "stream"), default=None,
+        help="after the runs, py-spy (if installed) samples the modelreg worker under the non-streamed load "
+        "(`--profile stream`: the streamed one)",
     )  # fmt: skip
     parser.add_argument(
         "--compare-clients", action="store_true",
@@ -363,8 +364,8 @@ class Load:
 # ---- profile (optional) ------------------------------------------------------------------------------
 
 
-def _profile(load: Load, through: Side, log_dir: Path) -> list[str]:
-    """py-spy on the modelreg worker under the non-streamed load; a summary of where its time goes."""
+def _profile(load: Load, through: Side, log_dir: Path, *, stream: bool) -> list[str]:
+    """py-spy on the modelreg worker under the non-streamed (or streamed) load; a summary of where its time goes."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         return ["Profile: py-spy is not installed (`.venv/bin/pip install py-spy`); skipped."]
@@ -382,7 +383,7 @@ def _profile(load: Load, through: Side, log_dir: Path) -> list[str]:
         spy = subprocess.Popen(command, stdout=spy_log, stderr=subprocess.STDOUT)
         try:
             time.sleep(0.5)
-            run = load.run("profile", through, stream=False, wait=False)
+            run = load.run("profile", through, stream=stream, wait=False)
             spy.wait(timeout=seconds + 30)
         finally:
             if spy.poll() is None:
@@ -640,7 +641,7 @@ def _measure(args: argparse.Namespace, wrk_binary: str, run_dir: Path, log_dir: 
             load.run("direct-stream", direct, stream=True),
             load.run("through-stream", through, stream=True),
         ]
-        profile = _profile(load, through, log_dir) if args.profile else []
+        profile = _profile(load, through, log_dir, stream=args.profile == "stream") if args.profile else []
         rss = servers.rss_mb(modelreg.worker_pid())
     # modelreg has stopped (SIGINT): its lifespan shutdown flushed the meter.
     metered = _metered(db_path)
