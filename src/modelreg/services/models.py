@@ -43,10 +43,12 @@ from modelreg.store.database import Database
 from modelreg.store.deferred import defer_rows, insert_deferred
 from modelreg.store.memory import ModelIndex, bump_models
 from modelreg.store.model_queries import (
+    WritableRow,
     custom_model_from_row,
     dependents_of,
     find_custom_row,
     find_provider_row,
+    find_writable_row,
     grants_of,
     insert_model_row,
     load_base_chain,
@@ -260,11 +262,11 @@ class ModelService:
         return await self._write(session, principal, name, changes, if_match=if_match, require_route=routing_touched)
 
     async def delete(self, session: AsyncSession, principal: Principal, name: str, if_match: str | None) -> None:
-        row, provider_row, grants = await self._writable(session, principal, name, "deleted", for_update=True)
+        found, grants = await self._locked(session, principal, name, "deleted")
+        row, provider_row = found.row, found.provider
         check_if_match(if_match, _tag(row))
-        dependents = await dependents_of(session, principal.organization_id, name)
-        if dependents:
-            raise HasDependents(dependents)
+        if found.has_dependents:
+            raise HasDependents(await dependents_of(session, principal.organization_id, name))
         before = stored_state(row, provider_row, grants)
         await record_change(
             session,
@@ -312,16 +314,28 @@ class ModelService:
         )
 
     async def _writable(
-        self, session: AsyncSession, principal: Principal, name: str, action: str, *, for_update: bool = False
+        self, session: AsyncSession, principal: Principal, name: str, action: str
     ) -> tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]]:
         """The stored model, its provider and grants, if the caller may write it (domain/access.py)."""
-        pair = await find_custom_row(session, principal.organization_id, name, for_update=for_update)
+        pair = await find_custom_row(session, principal.organization_id, name)
         if pair is None:
             self._raise_for_missing(name, action)
             raise NotFound()
         grants = await grants_of(session, pair[0].pk)
         self.require_write(principal, custom_model_from_row(pair[0], pair[1], grants))
         return pair[0], pair[1], grants
+
+    async def _locked(
+        self, session: AsyncSession, principal: Principal, name: str, action: str
+    ) -> tuple[WritableRow, tuple[Grant, ...]]:
+        """Like `_writable`, the row locked for this transaction's write, with the facts the write needs."""
+        found = await find_writable_row(session, principal.organization_id, name)
+        if found is None:
+            self._raise_for_missing(name, action)
+            raise NotFound()
+        grants = await grants_of(session, found.row.pk)
+        self.require_write(principal, custom_model_from_row(found.row, found.provider, grants))
+        return found, grants
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -463,11 +477,14 @@ class Lookups:
         self.organization_id = organization_id
         self.builtin = builtin
         """The catalog's names and aliases: no custom model has one (create_or_update refuses them)."""
+        self._found: WritableRow | None = None
+        """The written model's row as `writable` read it (single writes write one model)."""
 
     async def writable(
         self, service: ModelService, principal: Principal, name: str
     ) -> tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]]:
-        return await service._writable(self.session, principal, name, "modified", for_update=True)
+        self._found, grants = await service._locked(self.session, principal, name, "modified")
+        return self._found.row, self._found.provider, grants
 
     async def custom(self, name: str) -> CustomModel | None:
         if name in self.builtin:
@@ -490,7 +507,8 @@ class Lookups:
 
     def has_prices(self, model_pk: int) -> bool | None:
         """Whether the model has price entries, if known without a query (None: ask the database)."""
-        return None
+        found = self._found
+        return found.has_prices if found is not None and found.row.pk == model_pk else None
 
     async def wrote(
         self,
@@ -505,7 +523,11 @@ class Lookups:
     ) -> None:
         name = row.model_name
         await insert_deferred(self.session)
-        await refresh_views(self.session, catalog, self.organization_id, [name], {name: resolved}, created=created)
+        # A model nothing inherits from (known from its locked row) has only its own view row to rewrite.
+        leaf = created or (self._found is not None and self._found.row.pk == row.pk and not self._found.has_dependents)
+        await refresh_views(
+            self.session, catalog, self.organization_id, [name], {name: resolved}, created=created, leaf=leaf
+        )
         await bump_models(self.session, self.organization_id)
 
 

@@ -9,24 +9,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, delete, insert, select
+from sqlalchemy import Select, bindparam, delete, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from modelreg.domain.grants import Grant
 from modelreg.domain.llm_model import CustomModel
 from modelreg.domain.pricing import tiers_from_json
 from modelreg.domain.provider import Provider
 from modelreg.store.deferred import table_of
-from modelreg.store.rows import CustomModelRow, ModelGrantRow, ProviderRow
+from modelreg.store.rows import CustomModelRow, ModelGrantRow, ModelPriceRow, ProviderRow
 
 __all__ = [
+    "WritableRow",
     "custom_model_from_row",
     "dependents_of",
     "find_custom_row",
     "find_provider_row",
+    "find_writable_row",
     "grants_of",
     "insert_ignoring_conflict",
     "insert_model_row",
@@ -111,6 +114,38 @@ async def find_custom_row(
     return model_row, provider_row
 
 
+class WritableRow(NamedTuple):
+    """A model's row locked for a write, with what the write would otherwise ask in statements of its own."""
+
+    row: CustomModelRow
+    provider: ProviderRow | None
+    has_prices: bool
+    """Whether the model has price history entries (services/price_schedule.py, record_edit)."""
+    has_dependents: bool
+    """Whether another model names it as its base (their view rows follow it; a delete is refused)."""
+
+
+_CHILD = aliased(CustomModelRow)
+_HAS_PRICES = exists().where(ModelPriceRow.model_pk == CustomModelRow.pk)
+_HAS_DEPENDENTS = exists().where(
+    _CHILD.organization_id == bindparam("org"), _CHILD.base_model_name == bindparam("name")
+)
+_WRITABLE: Select[Any] = (
+    _with_provider(bindparam("org"))
+    .where(CustomModelRow.model_name == bindparam("name"))
+    .add_columns(_HAS_PRICES.label("has_prices"), _HAS_DEPENDENTS.label("has_dependents"))
+    .with_for_update(of=CustomModelRow)
+)
+
+
+async def find_writable_row(session: AsyncSession, organization_id: str, name: str) -> WritableRow | None:
+    """The row FOR UPDATE, its provider, and two facts every write of it needs: one statement, not three."""
+    found = (await session.execute(_WRITABLE, {"org": organization_id, "name": name})).first()
+    if found is None:
+        return None
+    return WritableRow(found[0], found[1], bool(found[2]), bool(found[3]))
+
+
 _GRANTS_OF = select(ModelGrantRow.principal_type, ModelGrantRow.principal_id, ModelGrantRow.permission).where(
     ModelGrantRow.model_pk == bindparam("pk")
 )
@@ -121,13 +156,16 @@ async def grants_of(session: AsyncSession, model_pk: int) -> tuple[Grant, ...]:
     return tuple(sorted(Grant(t, i, p) for t, i, p in rows.all()))  # type: ignore[arg-type]
 
 
+_DELETE_GRANTS = delete(table_of(ModelGrantRow)).where(table_of(ModelGrantRow).c.model_pk == bindparam("pk"))
+
+
 async def replace_grants(
     session: AsyncSession, model_pk: int, grants: tuple[Grant, ...], *, fresh: bool = False
 ) -> None:
     """`fresh`: the model was inserted in this transaction and has no grants yet. Core statements: no ORM
     object is kept for a grant (grants_of reads them as values)."""
-    if not fresh:
-        await session.execute(delete(ModelGrantRow).where(ModelGrantRow.model_pk == model_pk))
+    if not fresh:  # Core: the ORM's delete would look for the rows among the session's objects
+        await session.execute(_DELETE_GRANTS, {"pk": model_pk})
     if grants:
         rows = [
             {"model_pk": model_pk, "principal_type": g.principal_type, "principal_id": g.principal_id,
