@@ -54,6 +54,7 @@ from modelreg.store.model_queries import (
     load_base_chain,
     load_custom,
     replace_grants,
+    save_model_row,
 )
 from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
 from modelreg.store.views import changed_models, find_view_row, model_from_view, refresh_views
@@ -448,7 +449,7 @@ class ModelService:
             )
         row.revision += 1
         row.updated_at = datetime.now(UTC)
-        await lookups.saved()
+        await lookups.saved(row)
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
         resolved, chain = await self._resolve(lookups, custom_model_from_row(row, provider_row, grants), strict=True)
         defer_rows(session)  # the revision, audit and price rows: inserted by `wrote` (or the import's end)
@@ -502,8 +503,8 @@ class Lookups:
     async def set_grants(self, model_pk: int, grants: tuple[Grant, ...], *, fresh: bool = False) -> None:
         await replace_grants(self.session, model_pk, grants, fresh=fresh)
 
-    async def saved(self) -> None:
-        await self.session.flush()
+    async def saved(self, row: CustomModelRow) -> None:
+        await save_model_row(self.session, row)
 
     def has_prices(self, model_pk: int) -> bool | None:
         """Whether the model has price entries, if known without a query (None: ask the database)."""
