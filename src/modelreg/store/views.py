@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -232,7 +233,7 @@ async def refresh_views(
             model = resolve_chain(custom, chain.get, catalog.lookup_or_none, strict=False)
         values = view_values(model)
         rows.append(values)
-        changed[name] = model_from_view(ModelViewRow(**values), catalog)
+        changed[name] = model_from_view(SimpleNamespace(**values), catalog)  # as read back (no ORM object)
     table = table_of(ModelViewRow)
     for start in range(0, 0 if created else len(gone), 500):  # their models are gone (cascaded, normally)
         chunk = gone[start : start + 500]
