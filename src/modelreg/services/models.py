@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
@@ -40,7 +40,7 @@ from modelreg.services.model_history import (
 from modelreg.services.price_schedule import record_edit
 from modelreg.services.providers import check_if_match
 from modelreg.store.database import Database
-from modelreg.store.deferred import defer_rows, insert_deferred
+from modelreg.store.deferred import defer_rows, insert_deferred, table_of
 from modelreg.store.memory import ModelIndex, bump_models
 from modelreg.store.model_queries import (
     WritableRow,
@@ -106,6 +106,10 @@ class ModelChanges(msgspec.Struct, kw_only=True):
             for f in self.__struct_fields__
         }
         return ModelChanges(**values)
+
+
+_DELETE_MODEL = delete(table_of(CustomModelRow)).where(table_of(CustomModelRow).c.pk == bindparam("pk"))
+"""Core: the ORM's delete would also look for the row among the session's objects."""
 
 
 def _tag(row: CustomModelRow) -> str:
@@ -269,6 +273,7 @@ class ModelService:
         if found.has_dependents:
             raise HasDependents(await dependents_of(session, principal.organization_id, name))
         before = stored_state(row, provider_row, grants)
+        defer_rows(session)  # the revision and audit entry: Core inserts, as a write's
         await record_change(
             session,
             organization_id=principal.organization_id,
@@ -279,7 +284,8 @@ class ModelService:
             before=before,
             after=None,
         )
-        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))  # its view row too
+        await insert_deferred(session)
+        await session.execute(_DELETE_MODEL, {"pk": row.pk})  # its view row and grants too (cascade)
         changed_models(session, principal.organization_id)[name] = None
         await bump_models(session, principal.organization_id)
 
