@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Select, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,7 @@ from modelreg.domain.grants import Grant
 from modelreg.domain.llm_model import CustomModel
 from modelreg.domain.pricing import tiers_from_json
 from modelreg.domain.provider import Provider
-from modelreg.store.deferred import table_of
+from modelreg.store.deferred import insert_into, table_of
 from modelreg.store.rows import CustomModelRow, ModelGrantRow, ModelPriceRow, ProviderRow
 
 __all__ = [
@@ -206,7 +206,7 @@ async def replace_grants(
              "permission": g.permission}
             for g in grants
         ]  # fmt: skip
-        await session.execute(insert(table_of(ModelGrantRow)), rows)
+        await session.execute(insert_into(ModelGrantRow), rows)
 
 
 async def load_custom(session: AsyncSession, organization_id: str, name: str) -> CustomModel | None:

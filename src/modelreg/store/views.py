@@ -17,7 +17,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,7 @@ from modelreg.domain.pricing import tiers_from_json, tiers_to_json
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import has_discount
-from modelreg.store.deferred import table_of
+from modelreg.store.deferred import insert_into, table_of
 from modelreg.store.model_queries import load_base_chain, load_custom
 from modelreg.store.rows import CustomModelRow, ModelViewRow
 
@@ -241,7 +241,7 @@ async def refresh_views(
             delete(table).where(table.c.organization_id == organization_id, table.c.model_name.in_(chunk))
         )
     # Core executemany (an import writes thousands); an existing view row is replaced in the same statement.
-    statement = insert(table) if created else _upsert_statement(session.get_bind().dialect.name)
+    statement = insert_into(ModelViewRow) if created else _upsert_statement(session.get_bind().dialect.name)
     for start in range(0, len(rows), 500):
         await session.execute(statement, rows[start : start + 500])
     return affected
