@@ -259,8 +259,8 @@ class _Batch(Lookups):
         if not fresh:
             self.replaced.add(model_pk)
 
-    async def saved(self) -> None:
-        return None
+    async def saved(self, row: CustomModelRow) -> None:
+        return None  # the request's rows are flushed together by `finish`
 
     def has_prices(self, model_pk: int) -> bool | None:
         return model_pk in self.priced

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
@@ -40,18 +40,21 @@ from modelreg.services.model_history import (
 from modelreg.services.price_schedule import record_edit
 from modelreg.services.providers import check_if_match
 from modelreg.store.database import Database
-from modelreg.store.deferred import defer_rows, insert_deferred
+from modelreg.store.deferred import defer_rows, insert_deferred, table_of
 from modelreg.store.memory import ModelIndex, bump_models
 from modelreg.store.model_queries import (
+    WritableRow,
     custom_model_from_row,
     dependents_of,
     find_custom_row,
     find_provider_row,
+    find_writable_row,
     grants_of,
     insert_model_row,
     load_base_chain,
     load_custom,
     replace_grants,
+    save_model_row,
 )
 from modelreg.store.rows import CustomModelRow, ModelRevisionRow, ProviderRow
 from modelreg.store.views import changed_models, find_view_row, model_from_view, refresh_views
@@ -103,6 +106,10 @@ class ModelChanges(msgspec.Struct, kw_only=True):
             for f in self.__struct_fields__
         }
         return ModelChanges(**values)
+
+
+_DELETE_MODEL = delete(table_of(CustomModelRow)).where(table_of(CustomModelRow).c.pk == bindparam("pk"))
+"""Core: the ORM's delete would also look for the row among the session's objects."""
 
 
 def _tag(row: CustomModelRow) -> str:
@@ -260,12 +267,13 @@ class ModelService:
         return await self._write(session, principal, name, changes, if_match=if_match, require_route=routing_touched)
 
     async def delete(self, session: AsyncSession, principal: Principal, name: str, if_match: str | None) -> None:
-        row, provider_row, grants = await self._writable(session, principal, name, "deleted", for_update=True)
+        found, grants = await self._locked(session, principal, name, "deleted")
+        row, provider_row = found.row, found.provider
         check_if_match(if_match, _tag(row))
-        dependents = await dependents_of(session, principal.organization_id, name)
-        if dependents:
-            raise HasDependents(dependents)
+        if found.has_dependents:
+            raise HasDependents(await dependents_of(session, principal.organization_id, name))
         before = stored_state(row, provider_row, grants)
+        defer_rows(session)  # the revision and audit entry: Core inserts, as a write's
         await record_change(
             session,
             organization_id=principal.organization_id,
@@ -276,7 +284,8 @@ class ModelService:
             before=before,
             after=None,
         )
-        await session.execute(delete(CustomModelRow).where(CustomModelRow.pk == row.pk))  # its view row too
+        await insert_deferred(session)
+        await session.execute(_DELETE_MODEL, {"pk": row.pk})  # its view row and grants too (cascade)
         changed_models(session, principal.organization_id)[name] = None
         await bump_models(session, principal.organization_id)
 
@@ -312,16 +321,28 @@ class ModelService:
         )
 
     async def _writable(
-        self, session: AsyncSession, principal: Principal, name: str, action: str, *, for_update: bool = False
+        self, session: AsyncSession, principal: Principal, name: str, action: str
     ) -> tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]]:
         """The stored model, its provider and grants, if the caller may write it (domain/access.py)."""
-        pair = await find_custom_row(session, principal.organization_id, name, for_update=for_update)
+        pair = await find_custom_row(session, principal.organization_id, name)
         if pair is None:
             self._raise_for_missing(name, action)
             raise NotFound()
         grants = await grants_of(session, pair[0].pk)
         self.require_write(principal, custom_model_from_row(pair[0], pair[1], grants))
         return pair[0], pair[1], grants
+
+    async def _locked(
+        self, session: AsyncSession, principal: Principal, name: str, action: str
+    ) -> tuple[WritableRow, tuple[Grant, ...]]:
+        """Like `_writable`, the row locked for this transaction's write, with the facts the write needs."""
+        found = await find_writable_row(session, principal.organization_id, name)
+        if found is None:
+            self._raise_for_missing(name, action)
+            raise NotFound()
+        grants = await grants_of(session, found.row.pk)
+        self.require_write(principal, custom_model_from_row(found.row, found.provider, grants))
+        return found, grants
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -434,7 +455,7 @@ class ModelService:
             )
         row.revision += 1
         row.updated_at = datetime.now(UTC)
-        await lookups.saved()
+        await lookups.saved(row)
         # Strict resolution validates the whole chain (unknown base, cycles) before the commit.
         resolved, chain = await self._resolve(lookups, custom_model_from_row(row, provider_row, grants), strict=True)
         defer_rows(session)  # the revision, audit and price rows: inserted by `wrote` (or the import's end)
@@ -463,11 +484,14 @@ class Lookups:
         self.organization_id = organization_id
         self.builtin = builtin
         """The catalog's names and aliases: no custom model has one (create_or_update refuses them)."""
+        self._found: WritableRow | None = None
+        """The written model's row as `writable` read it (single writes write one model)."""
 
     async def writable(
         self, service: ModelService, principal: Principal, name: str
     ) -> tuple[CustomModelRow, ProviderRow | None, tuple[Grant, ...]]:
-        return await service._writable(self.session, principal, name, "modified", for_update=True)
+        self._found, grants = await service._locked(self.session, principal, name, "modified")
+        return self._found.row, self._found.provider, grants
 
     async def custom(self, name: str) -> CustomModel | None:
         if name in self.builtin:
@@ -485,12 +509,13 @@ class Lookups:
     async def set_grants(self, model_pk: int, grants: tuple[Grant, ...], *, fresh: bool = False) -> None:
         await replace_grants(self.session, model_pk, grants, fresh=fresh)
 
-    async def saved(self) -> None:
-        await self.session.flush()
+    async def saved(self, row: CustomModelRow) -> None:
+        await save_model_row(self.session, row)
 
     def has_prices(self, model_pk: int) -> bool | None:
         """Whether the model has price entries, if known without a query (None: ask the database)."""
-        return None
+        found = self._found
+        return found.has_prices if found is not None and found.row.pk == model_pk else None
 
     async def wrote(
         self,
@@ -505,7 +530,11 @@ class Lookups:
     ) -> None:
         name = row.model_name
         await insert_deferred(self.session)
-        await refresh_views(self.session, catalog, self.organization_id, [name], {name: resolved}, created=created)
+        # A model nothing inherits from (known from its locked row) has only its own view row to rewrite.
+        leaf = created or (self._found is not None and self._found.row.pk == row.pk and not self._found.has_dependents)
+        await refresh_views(
+            self.session, catalog, self.organization_id, [name], {name: resolved}, created=created, leaf=leaf
+        )
         await bump_models(self.session, self.organization_id)
 
 

@@ -9,9 +9,9 @@ change within milliseconds; the poll stays the fallback (a dropped listener, SQL
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,12 +33,14 @@ commit, this process knows which counter values its own writes produced (store/m
 
 @functools.cache
 def _bump_statement(dialect: str) -> Any:
-    """Built once per dialect: every write runs it, and building it cost more than running it."""
-    inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
+    """Built once per dialect: every write runs it, and building it cost more than running it. Core, on the
+    table: an ORM-enabled INSERT costs four times as much CPU to run (about 270 against 70 µs)."""
+    table = cast(Table, ChangeCounterRow.__table__)
+    inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     statement = inserted.values(name=bindparam("counter"), value=1).on_conflict_do_update(
-        index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
+        index_elements=[table.c.name], set_={"value": table.c.value + 1}
     )
-    return statement.returning(ChangeCounterRow.value)
+    return statement.returning(table.c.value)
 
 
 async def bump(session: AsyncSession, name: str) -> int:

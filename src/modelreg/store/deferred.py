@@ -6,14 +6,15 @@ as before); `defer_rows` turns it on for a transaction and `insert_deferred` wri
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import RowBase
 
-__all__ = ["add_row", "defer_rows", "insert_deferred", "table_of"]
+__all__ = ["add_row", "defer_rows", "insert_deferred", "insert_into", "table_of"]
 
 _DEFERRED = "modelreg.deferred_rows"
 """session.info key: {row class: [column values, ...]} while the transaction defers its inserts."""
@@ -23,6 +24,13 @@ _CHUNK = 1_000
 def table_of(row_class: type[RowBase]) -> Table:
     """The mapped class's table, for Core statements (executemany without the ORM's per-row steps)."""
     return cast(Table, row_class.__table__)
+
+
+@functools.cache
+def insert_into(row_class: type[RowBase]) -> Insert:
+    """A Core INSERT into the class's table, built once: a statement built per call has its cache key
+    computed again at every execution (SQLAlchemy memoizes it on the statement object)."""
+    return insert(table_of(row_class))
 
 
 def defer_rows(session: AsyncSession) -> None:
@@ -42,4 +50,4 @@ async def insert_deferred(session: AsyncSession) -> None:
     pending: dict[type[RowBase], list[dict[str, Any]]] = session.info.pop(_DEFERRED, {})
     for table, rows in pending.items():
         for start in range(0, len(rows), _CHUNK):
-            await session.execute(insert(table_of(table)), rows[start : start + _CHUNK])  # Core: no ORM steps
+            await session.execute(insert_into(table), rows[start : start + _CHUNK])  # Core: no ORM steps

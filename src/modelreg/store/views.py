@@ -11,11 +11,14 @@ reloading the organization.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.catalog.load import Catalog
@@ -26,7 +29,7 @@ from modelreg.domain.pricing import tiers_from_json, tiers_to_json
 from modelreg.domain.provider import BuiltinProvider, Provider
 from modelreg.domain.usage import Throughput
 from modelreg.filters.fields import has_discount
-from modelreg.store.deferred import table_of
+from modelreg.store.deferred import insert_into, table_of
 from modelreg.store.model_queries import load_base_chain, load_custom
 from modelreg.store.rows import CustomModelRow, ModelViewRow
 
@@ -206,35 +209,52 @@ async def refresh_views(
     resolved: Mapping[str, LLMModel] | None = None,
     *,
     created: bool = False,
+    leaf: bool = False,
 ) -> list[str]:
     """Re-resolve `names` and their dependents; returns the names refreshed. `resolved`: models the caller
     has just resolved from this transaction's rows (a write's own model), used as they are. `created`: the
-    models were inserted in this transaction, so they have no view row and nothing inherits from them yet."""
-    affected = list(names) if created else await _with_dependents(session, organization_id, names)
+    models were inserted in this transaction, so they have no view row and nothing inherits from them yet.
+    `leaf`: the caller knows that nothing inherits from them (their view rows are replaced, no others)."""
+    affected = list(names) if created or leaf else await _with_dependents(session, organization_id, names)
     changed = changed_models(session, organization_id)
     known = resolved or {}
     rows: list[dict[str, Any]] = []
-    for start in range(0, 0 if created else len(affected), 500):
-        chunk = affected[start : start + 500]
-        scope = ModelViewRow.organization_id == organization_id
-        where = ModelViewRow.model_name == chunk[0] if len(chunk) == 1 else ModelViewRow.model_name.in_(chunk)
-        await session.execute(delete(ModelViewRow).where(scope, where))
+    gone: list[str] = []
     for name in affected:
         model = known.get(name)
         if model is None:
             custom = await load_custom(session, organization_id, name)
             if custom is None:
                 changed[name] = None
+                gone.append(name)
                 continue
             chain = await load_base_chain(session, organization_id, custom.base_model_name)
             chain.pop(custom.name, None)
             model = resolve_chain(custom, chain.get, catalog.lookup_or_none, strict=False)
         values = view_values(model)
         rows.append(values)
-        changed[name] = model_from_view(ModelViewRow(**values), catalog)
-    for start in range(0, len(rows), 500):  # Core executemany: an import writes thousands
-        await session.execute(insert(table_of(ModelViewRow)), rows[start : start + 500])
+        changed[name] = model_from_view(SimpleNamespace(**values), catalog)  # as read back (no ORM object)
+    table = table_of(ModelViewRow)
+    for start in range(0, 0 if created else len(gone), 500):  # their models are gone (cascaded, normally)
+        chunk = gone[start : start + 500]
+        await session.execute(
+            delete(table).where(table.c.organization_id == organization_id, table.c.model_name.in_(chunk))
+        )
+    # Core executemany (an import writes thousands); an existing view row is replaced in the same statement.
+    statement = insert_into(ModelViewRow) if created else _upsert_statement(session.get_bind().dialect.name)
+    for start in range(0, len(rows), 500):
+        await session.execute(statement, rows[start : start + 500])
     return affected
+
+
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (pk) DO UPDATE of every column: one statement where a delete and an insert were.
+    A view row is keyed by its model's pk (deleted with it), so its (organization, name) cannot conflict."""
+    table = table_of(ModelViewRow)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    columns = {c.name: statement.excluded[c.name] for c in table.columns if c.name != "pk"}
+    return statement.on_conflict_do_update(index_elements=[table.c.pk], set_=columns)
 
 
 async def stale_organizations(session: AsyncSession) -> dict[str, list[str]]:
