@@ -7,6 +7,9 @@ the memory path builds whole.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -247,3 +250,58 @@ async def test_postgresql_walks_names_in_code_point_order_by_index(env: Env) -> 
     finally:
         await engine.dispose()
     assert "ix_model_views_org_name_c" in lines and "Sort" not in lines, lines
+
+
+async def test_a_database_fault_mid_stream_ends_the_body_at_once(
+    env: Env, sql_client: AsyncTestClient[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status is sent before the models are: a fault after it (here the breaker a statement timeout
+    opens, store/faults.py) ends the body at once, unterminated (never valid JSON, so never taken for the
+    whole list), with one log line and no traceback."""
+    org, _, _ = await _org(env)
+    app = sql_client.app
+    messages: list[dict[str, Any]] = []
+
+    requested, done = False, asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # the client stays until the response ends
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+        if message["type"] == "http.response.body" and len(messages) == 2:
+            app.state.registry.db.health.failed("timeout")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/models/",
+        "raw_path": b"/api/models/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), (b"authorization", org.headers["Authorization"].encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+        "state": {},
+    }
+    with caplog.at_level(logging.WARNING):
+        sql_client.blocking_portal.call(app, scope, receive, send)
+    assert messages[0]["type"] == "http.response.start" and messages[0]["status"] == 200
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    assert body.startswith(b"[{") and not body.endswith(b"]")
+    assert messages[-1]["type"] == "http.response.body" and not messages[-1].get("more_body", False)
+    assert len(body) < 3 * STREAM_BATCH * 2000  # a batch or two, not the list
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+    ended = [r for r in caplog.records if "ended early" in r.getMessage()]
+    assert len(ended) == 1 and ended[0].exc_info is None and "timeout" in ended[0].getMessage()
