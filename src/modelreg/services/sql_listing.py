@@ -4,8 +4,11 @@ A query's matches are kept as an *order*: the built-in entries and the names of 
 sort order, nothing else. It is built once per snapshot, viewer, filters and sort with one SQL query
 that reads only names and the sort column (~8 bytes of list plus one name per model); any page is then
 a slice of it, and only the page's models are read from model_views, by name. So page 1,000 of
-100,000 models costs what page 1 costs, and a whole list can be streamed batch by batch without ever
-holding more than one batch of models.
+100,000 models costs what page 1 costs.
+
+A whole list sorted by name is streamed without an order (`by_name`): keyset pagination over the
+(organization, name) index, one batch of models at a time, so its memory does not grow with the
+organization. Other sorts stream the order's names batch by batch (`batches`).
 
 An order is keyed by its snapshot and by the organization's change counter (store/counters.py): a write
 to the organization, in this process or another, makes the next read build a new order; the old ones
