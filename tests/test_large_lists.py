@@ -31,6 +31,8 @@ CHEAP = {"input_cost": {"operator": "lt", "value": [3]}}
 MODELS = 60
 PAGE = 7
 STREAM_BATCH = 4
+FEW = 12
+"""Models enough for a few batches, where a test needs no more."""
 
 
 @pytest.fixture
@@ -42,12 +44,12 @@ async def sql_client(env: Env, catalog: Catalog) -> AsyncIterator[AsyncTestClien
         yield client
 
 
-async def _org(env: Env) -> tuple[Org, dict[str, str], set[str]]:
-    """An organization of MODELS custom models; a member who cannot read every third one."""
+async def _org(env: Env, models: int = MODELS) -> tuple[Org, dict[str, str], set[str]]:
+    """An organization of `models` custom models; a member who cannot read every third one."""
     org = await env.org()
     _, member_key = await env.member(org)
     hidden = set()
-    for i in range(MODELS):
+    for i in range(models):
         name = f"large-{i:03d}" if i % 2 else f"Large/{i:03d}"
         body: dict[str, Any] = {"model_name": name, "base_model_name": "gpt-4o", "input_cost": (i * 7) % 6}
         if i % 3 == 0:
@@ -207,28 +209,28 @@ async def test_a_stream_by_name_walks_the_index_and_sees_writes_ahead_of_it(
     count and first batch are read at once; each later batch sees what was committed before it: a model
     created ahead of the stream's position shows, one created behind it does not, one deleted ahead is
     gone; no name comes twice and the order holds."""
-    org, _, _ = await _org(env)
+    org, _, _ = await _org(env, FEW)
     registry = sql_client.app.state.registry
     # The app's database connections live on the client's loop: call the service there.
     call = sql_client.blocking_portal.call
     principal = call(registry.authenticator.authenticate, org.headers["Authorization"])
     streamed = call(registry.listing.stream, principal, parse_filters(CUSTOM), parse_sort("model_name"))
-    assert streamed.total == MODELS
+    assert streamed.total == FEW
     batches = streamed.batches()
     names = [m.name for m in call(batches.__anext__)]
     assert len(names) == STREAM_BATCH
     for name in ("Large/000-behind", "zz-ahead"):
         body = {"model_name": name, "base_model_name": "gpt-4o"}
         assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
-    assert (await env.client.delete("/api/models/large-059/", headers=org.headers)).status_code == 204
+    assert (await env.client.delete("/api/models/large-011/", headers=org.headers)).status_code == 204
     while True:
         try:
             names += [m.name for m in call(batches.__anext__)]
         except StopAsyncIteration:
             break
     assert names == sorted(names) and len(names) == len(set(names))
-    assert "zz-ahead" in names and "Large/000-behind" not in names and "large-059" not in names
-    assert len(names) == MODELS
+    assert "zz-ahead" in names and "Large/000-behind" not in names and "large-011" not in names
+    assert len(names) == FEW
 
 
 async def test_postgresql_walks_names_in_code_point_order_by_index(env: Env) -> None:
@@ -258,7 +260,7 @@ async def test_a_database_fault_mid_stream_ends_the_body_at_once(
     """The status is sent before the models are: a fault after it (here the breaker a statement timeout
     opens, store/faults.py) ends the body at once, unterminated (never valid JSON, so never taken for the
     whole list), with one log line and no traceback."""
-    org, _, _ = await _org(env)
+    org, _, _ = await _org(env, FEW)
     app = sql_client.app
     messages: list[dict[str, Any]] = []
 
