@@ -7,7 +7,8 @@
    - start: seconds until /healthz answers, the worker's RSS then;
    - GET /api/models/ (every visible model): time, size, and the worker's peak RSS during it (sampled
      from /proc every few milliseconds) against its RSS just before; then three at once; then the same
-     for /v1/models and Open WebUI's export (GET /api/v1/models/export), reported;
+     for /v1/models, Open WebUI's export (GET /api/v1/models/export) and GET /api/models/ sorted by
+     -input_cost, reported;
    - pages of 100 (first, middle, last) of the unfiltered and of a filtered list, in the Respan dialect
      (POST /api/models/list/) and the Open WebUI one (GET /api/v1/models/list): p50 and p99;
    - the worker's RSS after the runs;
@@ -56,6 +57,11 @@ TARGET_PEAK_RATIO = 1.2
 TARGET_PAGE_P99_MS = 20.0
 TARGET_RSS_AFTER_MB = 300.0
 RSS_SAMPLE_S = 0.002
+OTHER_STREAMS = (
+    ("v1_models", "/v1/models"),
+    ("export", "/api/v1/models/export"),
+    ("by_cost", "/api/models/?sort_by=-input_cost"),
+)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -238,8 +244,9 @@ def _measure(server: Server, key: str, args: argparse.Namespace, start_s: float)
         figures.update(all3_s=elapsed3, all3_rss_before_mb=before3, all3_rss_peak_mb=peak3.peak)
         print(f"  3 x GET /api/models/ at once: {elapsed3:.2f} s, RSS {before3:.0f} -> peak {peak3.peak:.0f} MB")
 
-        # The other unbounded lists: the gateway's model list and Open WebUI's export (reported).
-        for label, path in (("v1_models", "/v1/models"), ("export", "/api/v1/models/export")):
+        # The other unbounded lists: the gateway's model list and Open WebUI's export, and the whole list in
+        # another order than by name (no keyset: it walks the query's order of names), reported.
+        for label, path in OTHER_STREAMS:
             before_other = servers.rss_mb(worker)
             with PeakRss(worker) as peak_other:
                 started = time.perf_counter()
@@ -307,7 +314,8 @@ def _verdicts(figures: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 f"{run['rss_peak_mb']:.0f} MB; {run['s']:.2f} s, {run['bytes'] / 1e6:.1f} MB)",
                 None,
             )
-            for path, run in (("/v1/models", figures["v1_models"]), ("/api/v1/models/export", figures["export"]))
+            for label, path in OTHER_STREAMS
+            for run in (figures[label],)
         ),
         (
             f"every list page p99 < {TARGET_PAGE_P99_MS:g} ms (1 connection)",

@@ -7,37 +7,49 @@ the memory path builds whole.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from conftest import Env, Org, make_settings
 from modelreg.app import create_app
 from modelreg.catalog.load import Catalog
+from modelreg.filters.parse import parse_filters
+from modelreg.services.listing import parse_sort
 
 LIST = "/api/models/list/"
 CUSTOM = {"affiliation_category": {"operator": "", "value": ["custom"]}}
 CHEAP = {"input_cost": {"operator": "lt", "value": [3]}}
 MODELS = 60
 PAGE = 7
+STREAM_BATCH = 4
+FEW = 12
+"""Models enough for a few batches, where a test needs no more."""
 
 
 @pytest.fixture
 async def sql_client(env: Env, catalog: Catalog) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(make_settings(env.database_url, memory_index_max_models=0), catalog)
     async with AsyncTestClient(app=app) as client:
+        # Streams read a few models per batch here: every list below crosses many batch boundaries.
+        app.state.registry.listing.batch = STREAM_BATCH
         yield client
 
 
-async def _org(env: Env) -> tuple[Org, dict[str, str], set[str]]:
-    """An organization of MODELS custom models; a member who cannot read every third one."""
+async def _org(env: Env, models: int = MODELS) -> tuple[Org, dict[str, str], set[str]]:
+    """An organization of `models` custom models; a member who cannot read every third one."""
     org = await env.org()
     _, member_key = await env.member(org)
     hidden = set()
-    for i in range(MODELS):
+    for i in range(models):
         name = f"large-{i:03d}" if i % 2 else f"Large/{i:03d}"
         body: dict[str, Any] = {"model_name": name, "base_model_name": "gpt-4o", "input_cost": (i * 7) % 6}
         if i % 3 == 0:
@@ -108,7 +120,7 @@ async def test_pages_follow_writes_between_them(env: Env, sql_client: AsyncTestC
 async def test_streamed_lists_are_the_bytes_of_the_whole_answer(env: Env, sql_client: AsyncTestClient[Any]) -> None:
     org, member, _ = await _org(env)
     for headers in (org.headers, member):
-        for sort in ("model_name", "-input_cost"):
+        for sort in ("model_name", "-model_name", "-input_cost"):
             streamed = await sql_client.get("/api/models/", params={"sort_by": sort}, headers=headers)
             whole = await env.client.get("/api/models/", params={"sort_by": sort}, headers=headers)
             assert streamed.status_code == whole.status_code == 200
@@ -188,3 +200,110 @@ async def test_other_unbounded_lists_are_bounded_like_the_memory_path(
         assert _facets(sql_page.text) == _facets(memory_page.text), query
     # The member does not see the inactive served-3 (inactive models are visible to their writers only).
     assert "Team vLLM</a><span>4</span>" in _facets((await sql_client.get("/ui/?type=embedding")).text)
+
+
+async def test_a_stream_by_name_walks_the_index_and_sees_writes_ahead_of_it(
+    env: Env, sql_client: AsyncTestClient[Any]
+) -> None:
+    """A list sorted by name is streamed by keyset pagination (services/sql_listing.py, `by_name`): the
+    count and first batch are read at once; each later batch sees what was committed before it: a model
+    created ahead of the stream's position shows, one created behind it does not, one deleted ahead is
+    gone; no name comes twice and the order holds."""
+    org, _, _ = await _org(env, FEW)
+    registry = sql_client.app.state.registry
+    # The app's database connections live on the client's loop: call the service there.
+    call = sql_client.blocking_portal.call
+    principal = call(registry.authenticator.authenticate, org.headers["Authorization"])
+    streamed = call(registry.listing.stream, principal, parse_filters(CUSTOM), parse_sort("model_name"))
+    assert streamed.total == FEW
+    batches = streamed.batches()
+    names = [m.name for m in call(batches.__anext__)]
+    assert len(names) == STREAM_BATCH
+    for name in ("Large/000-behind", "zz-ahead"):
+        body = {"model_name": name, "base_model_name": "gpt-4o"}
+        assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
+    assert (await env.client.delete("/api/models/large-011/", headers=org.headers)).status_code == 204
+    while True:
+        try:
+            names += [m.name for m in call(batches.__anext__)]
+        except StopAsyncIteration:
+            break
+    assert names == sorted(names) and len(names) == len(set(names))
+    assert "zz-ahead" in names and "Large/000-behind" not in names and "large-011" not in names
+    assert len(names) == FEW
+
+
+async def test_postgresql_walks_names_in_code_point_order_by_index(env: Env) -> None:
+    """On PostgreSQL the keyset's order (`COLLATE "C"`) has its own index (migration 0011): no batch
+    sorts the organization."""
+    if not env.database_url.startswith("postgresql"):
+        pytest.skip("SQLite's unique index on (organization_id, model_name) is in code-point order already")
+    engine = create_async_engine(env.database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SET LOCAL enable_sort = off"))
+            plan = await connection.execute(
+                text(
+                    "EXPLAIN SELECT * FROM model_views WHERE organization_id = 'o' AND "
+                    'model_name COLLATE "C" > \'a\' ORDER BY model_name COLLATE "C" LIMIT 4'
+                )
+            )
+            lines = "\n".join(row[0] for row in plan)
+    finally:
+        await engine.dispose()
+    assert "ix_model_views_org_name_c" in lines and "Sort" not in lines, lines
+
+
+async def test_a_database_fault_mid_stream_ends_the_body_at_once(
+    env: Env, sql_client: AsyncTestClient[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status is sent before the models are: a fault after it (here the breaker a statement timeout
+    opens, store/faults.py) ends the body at once, unterminated (never valid JSON, so never taken for the
+    whole list), with one log line and no traceback."""
+    org, _, _ = await _org(env, FEW)
+    app = sql_client.app
+    messages: list[dict[str, Any]] = []
+
+    requested, done = False, asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # the client stays until the response ends
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+        if message["type"] == "http.response.body" and len(messages) == 2:
+            app.state.registry.db.health.failed("timeout")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/models/",
+        "raw_path": b"/api/models/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), (b"authorization", org.headers["Authorization"].encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+        "state": {},
+    }
+    with caplog.at_level(logging.WARNING):
+        sql_client.blocking_portal.call(app, scope, receive, send)
+    assert messages[0]["type"] == "http.response.start" and messages[0]["status"] == 200
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    assert body.startswith(b"[{") and not body.endswith(b"]")
+    assert messages[-1]["type"] == "http.response.body" and not messages[-1].get("more_body", False)
+    assert len(body) < 3 * STREAM_BATCH * 2000  # a batch or two, not the list
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+    ended = [r for r in caplog.records if "ended early" in r.getMessage()]
+    assert len(ended) == 1 and ended[0].exc_info is None and "timeout" in ended[0].getMessage()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from modelreg.domain.principal import Principal
 from modelreg.registry import Registry
 from modelreg.services import audit
 from modelreg.services.listing import Streamed
+from modelreg.store.faults import fault_kind
 
 __all__ = [
     "UnsupportedMediaType",
@@ -38,6 +40,7 @@ __all__ = [
     "require_principal",
     "streamed_json",
 ]
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -159,11 +162,22 @@ def streamed_json(
 
     async def chunks() -> AsyncIterator[bytes]:
         head = prefix
-        async for batch in streamed.batches():
-            encoded = [item for item in map(encode, batch) if item is not None]
-            if encoded:
-                yield head + b",".join(encoded)
-                head = b","
+        try:
+            async for batch in streamed.batches():
+                encoded = [item for item in map(encode, batch) if item is not None]
+                if encoded:
+                    yield head + b",".join(encoded)
+                    head = b","
+        except Exception as error:
+            kind = fault_kind(error)
+            if kind is None:
+                raise
+            # The status is sent: the body ends here, without its closing bracket (invalid JSON, never
+            # taken for the whole list); one log line, not a traceback.
+            log.warning("a streamed list ended early: the database failed mid-stream (%s)", kind)
+            if head is prefix:
+                yield prefix
+            return
         yield (prefix if head is prefix else b"") + suffix
 
     return Stream(chunks(), media_type="application/json")

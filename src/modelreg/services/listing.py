@@ -33,7 +33,7 @@ from modelreg.filters.evaluate import compile_predicate
 from modelreg.filters.fields import canonical_field
 from modelreg.filters.prefilter import RowIndex, flat_conditions
 from modelreg.filters.tree import Bundle, Condition
-from modelreg.services.sql_listing import FETCH_BATCH, Order, SqlOrders
+from modelreg.services.sql_listing import STREAM_BATCH, Order, SqlOrders
 from modelreg.store.database import Database
 from modelreg.store.memory import ModelIndex, OrgModels
 
@@ -114,6 +114,8 @@ class ModelListing:
     def __init__(self, index: ModelIndex, db: Database) -> None:
         self._index = index
         self._sql = SqlOrders(index, db)
+        self.batch = STREAM_BATCH
+        """Models per batch of a streamed list read from SQL (tests force small ones)."""
         self._responses: OrderedDict[Any, bytes] = OrderedDict()
         """Whole response bodies, keyed by the snapshot (serial) they came from: a new snapshot means new
         keys, and the old entries age out of this byte-bounded LRU."""
@@ -136,8 +138,15 @@ class ModelListing:
         snapshot = await self._index.org(principal.organization_id) if principal is not None else None
         if snapshot is not None and not snapshot.in_memory:
             assert principal is not None
+            if sort.field == "model_name":
+                entries = self._builtins(snapshot, tree, sort)()
+                total, batches = await self._sql.by_name(
+                    principal, snapshot, tree, sort.descending, entries, self.batch
+                )
+                return Streamed(total, batches, memoizable=False)
+            # Other sorts have no index to walk: the order of names (services/sql_listing.py).
             order = await self._order(principal, snapshot, tree, sort)
-            return Streamed(len(order.items), self._sql.batches(principal, snapshot, order), memoizable=False)
+            return Streamed(len(order.items), self._sql.batches(principal, snapshot, order, self.batch), False)
         models = [m for _, m in self._matches(snapshot, principal, tree, sort).page(0, None)]
         return Streamed(len(models), _slices(models), memoizable=len(models) <= _MEMOIZABLE_LIST)
 
@@ -352,5 +361,5 @@ class Matches:
 
 
 async def _slices(models: list[LLMModel]) -> AsyncIterator[list[LLMModel]]:
-    for start in range(0, len(models), FETCH_BATCH):
-        yield models[start : start + FETCH_BATCH]
+    for start in range(0, len(models), STREAM_BATCH):
+        yield models[start : start + STREAM_BATCH]
