@@ -11,11 +11,15 @@ the other core. Each scenario prints its targets as met or missed with the measu
 - b: `POST /api/v1/models/import` (b1, Open WebUI's form) and `POST /api/models/import/` (b2, Respan's) with
   10,000 models in one request each, into a fresh organization each: seconds;
 - the worker's RSS after the runs (no target).
+
+`--postgres` runs the same scenarios over a throwaway PostgreSQL server (tests/pg_server.py, started as the
+`postgres` user when run as root) instead of SQLite: the targets are SQLite's, printed for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -25,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -366,7 +370,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--only", default="srmb", help="scenarios to run, e.g. 'sm' (default all: srmb)")
     parser.add_argument("--models", type=int, default=MIXED_MODELS, help="models for r and m (default 2,000)")
+    parser.add_argument("--postgres", action="store_true", help="over a throwaway PostgreSQL server instead of SQLite")
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _database_url(postgres: bool, run_dir: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a database on a PostgreSQL server started for the run (the test suite's
+    helper: it needs the dev extras, as the rest of bench/ does)."""
+    if not postgres:
+        yield f"sqlite+aiosqlite:///{run_dir / 'writes.db'}"
+        return
+    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+    from pg_server import running_postgres  # only for --postgres: tests/ is on the path from here on
+
+    with running_postgres() as server:
+        server.create_database("bench_writes")
+        yield server.sqlalchemy_url("bench_writes")
 
 
 def _shown(verdicts: list[Verdict], detail: str = "") -> list[Verdict]:
@@ -381,10 +401,13 @@ def _shown(verdicts: list[Verdict], detail: str = "") -> list[Verdict]:
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     wrk_binary = wrk.ensure_wrk() if "r" in args.only else ""
-    with tempfile.TemporaryDirectory(prefix="modelreg-writes-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="modelreg-writes-") as tmp,
+        _database_url(args.postgres, Path(tmp)) as database_url,
+    ):
         run_dir = Path(tmp)
         env = {
-            "MODELREG_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'writes.db'}",
+            "MODELREG_DATABASE_URL": database_url,
             "MODELREG_SECRET_KEY": SECRET,
             "MODELREG_VAR_DIR": str(run_dir),
         }
@@ -429,7 +452,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                     notes.append(detail)
             rss = servers.rss_mb(pid)
         verdicts.append(Verdict("rss", "worker RSS after the runs (no target)", f"{rss:.0f} MB", None))
-    print("\nwrites (bench/writes.py):")
+    print(f"\nwrites (bench/writes.py{', over PostgreSQL' if args.postgres else ''}):")
     for verdict in verdicts:
         print(verdict.line())
     for note in notes:

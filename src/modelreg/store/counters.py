@@ -2,9 +2,11 @@
 counters (one tiny query per poll interval, none per request) and drops its in-memory caches when a
 counter moved. This is what makes `modelreg key revoke` in another process take effect in a running server.
 
-On PostgreSQL a bump also sends NOTIFY on CHANNEL (delivered at commit, not at all on rollback): servers
-LISTENing poll at once instead of at their next interval (store/listener.py), so other replicas see a
-change within milliseconds; the poll stays the fallback (a dropped listener, SQLite)."""
+On PostgreSQL a bump also sends NOTIFY on CHANNEL (delivered at commit, not at all on rollback) with the
+payload `name:value` (the counter's new value): servers LISTENing act on it at once instead of at their next
+poll (store/listener.py), so other replicas see a change within milliseconds, and a process recognizes the
+values its own writes produced (store/memory.py, `ModelIndex.observe`). The poll stays the fallback (a
+dropped listener, SQLite)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import ChangeCounterRow
 
-__all__ = ["BUMPS", "CHANNEL", "IDENTITY", "bump", "read_all"]
+__all__ = ["BUMPS", "CHANNEL", "IDENTITY", "bump", "notification", "parse_notification", "read_all"]
 
 CHANNEL = "modelreg_changes"
 
@@ -50,8 +52,23 @@ async def bump(session: AsyncSession, name: str) -> int:
     bumps: dict[str, tuple[int, int]] = session.info.setdefault(BUMPS, {})
     bumps[name] = (bumps.get(name, (0, 0))[0] + 1, value)
     if dialect == "postgresql":
-        await session.execute(select(func.pg_notify(CHANNEL, name)))
+        await session.execute(select(func.pg_notify(CHANNEL, notification(name, value))))
     return value
+
+
+def notification(name: str, value: int) -> str:
+    return f"{name}:{value}"
+
+
+def parse_notification(payload: str) -> tuple[str, int | None]:
+    """(counter name, its new value) from a NOTIFY payload. A payload without a value (a server of the
+    previous version during a rolling upgrade sent the bare name) gives None: changed, value unknown.
+    Counter names never end in `:<digits>` (organization ids start with `org_`), so the two cannot be
+    confused."""
+    name, separator, value = payload.rpartition(":")
+    if separator and name and value.isascii() and value.isdigit():
+        return name, int(value)
+    return payload, None
 
 
 async def read_all(session: AsyncSession) -> dict[str, int]:

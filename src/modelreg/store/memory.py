@@ -9,9 +9,12 @@
   `models:<org>` must have moved by exactly this transaction's own bumps since the value this process
   last accounted for, and every bump must come from a model write (`bump_models`); otherwise (another
   process wrote, a provider or catalog change) the snapshot is dropped and reloaded on next use. Other
-  processes (CLI, other workers or replicas) are noticed through that counter within the poll interval
-  (`observe`). A load that raced with an invalidation or an update is discarded (generation check), so
-  a stale snapshot is never stored.
+  processes (CLI, other workers or replicas) are noticed through that counter (`observe`): within the poll
+  interval, or at once on PostgreSQL, whose notifications carry the counter's new value; a value this
+  process's own write produced is recognized there too, even before its commit has returned here
+  (`committing`), so a replica keeps its snapshot on its own writes and drops it on another's. A load that
+  raced with an invalidation or an update is discarded (generation check), so a stale snapshot is never
+  stored.
 - Organizations with more custom models than `max_models_per_org` are not held in memory: their
   reads go to SQL (to_sql.py), with identical results.
 - Throughput (the organization's measured figures, services/metering.py) is attached to the models of a
@@ -212,6 +215,9 @@ class ModelIndex:
         self._known: dict[str, int] = {}
         """Per organization, the value of its change counter that its snapshot here is known to be at least
         as recent as (set when this process drops the snapshot or applies its own write to it)."""
+        self._committing: dict[str, dict[int, int]] = {}
+        """Per organization, counter values this process's transactions produced and are committing now
+        (value -> transactions holding it, in practice 1): a notification of one is not another's change."""
         self._throughput: dict[str, dict[str, Throughput]] = {}
         self.set_catalog(catalog)
 
@@ -264,20 +270,49 @@ class ModelIndex:
         self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
         self._orgs.pop(organization_id, None)
 
-    def observe(self, organization_id: str, value: int) -> None:
-        """The change watcher read the organization's counter: drop the snapshot unless this process has
-        accounted for that value already (its own writes). Counters only grow, and every value up to `_known`
-        is accounted for (applied in place, or the snapshot was dropped): a lower value is a read that
+    def observe(self, organization_id: str, value: int) -> bool:
+        """The organization's counter was read by the change watcher, or announced by a notification
+        (PostgreSQL): drop the snapshot unless this process has accounted for that value already (its own
+        writes), and say whether it was dropped. Counters only grow, and every value up to `_known` is
+        accounted for (applied in place, or the snapshot was dropped): a lower value is a read that
         overlapped this process's later commits (the watcher reads on a thread while writes go on), not a
-        change. Treating it as one dropped a 2,000-model snapshot about once a poll under steady writes."""
+        change. Treating it as one dropped a 2,000-model snapshot about once a poll under steady writes.
+        A value this process is committing is its own as well: the notification of a commit often arrives
+        before the commit's own answer (`committed` then decides)."""
+        if value in self._committing.get(organization_id, ()):
+            return False
         known = self._known.get(organization_id)
         if known is None or value > known:
             self.invalidate(organization_id)
             self._known[organization_id] = value
+            return True
+        return False
+
+    def committing(self, organization_id: str, info: Mapping[str, Any]) -> None:
+        """A write transaction on the organization (`info`: its session.info) is about to commit: note the
+        counter value it produced until `committed` or `abandoned` is called with the same `info`."""
+        bumps: tuple[int, int] | None = info.get(counters.BUMPS, {}).get(org_counter(organization_id))
+        if bumps is not None:
+            held = self._committing.setdefault(organization_id, {})
+            held[bumps[1]] = held.get(bumps[1], 0) + 1
+
+    def abandoned(self, organization_id: str, info: Mapping[str, Any]) -> None:
+        """The transaction noted by `committing` did not commit, or its outcome is unknown (a database fault):
+        its value is no longer held back, so if it did land, the poll or its notification drops the snapshot."""
+        bumps: tuple[int, int] | None = info.get(counters.BUMPS, {}).get(org_counter(organization_id))
+        held = self._committing.get(organization_id)
+        if bumps is None or held is None or bumps[1] not in held:
+            return
+        held[bumps[1]] -= 1
+        if not held[bumps[1]]:
+            del held[bumps[1]]
+        if not held:
+            del self._committing[organization_id]
 
     def committed(self, organization_id: str, info: Mapping[str, Any]) -> None:
         """After a write transaction on the organization committed (`info`: its session.info): apply its
         model changes to the snapshot if nothing else can have changed it (module docstring), else drop it."""
+        self.abandoned(organization_id, info)  # no longer in flight: its value is accounted for below
         bumps: tuple[int, int] | None = info.get(counters.BUMPS, {}).get(org_counter(organization_id))
         if bumps is None:
             self.invalidate(organization_id)
@@ -291,7 +326,8 @@ class ModelIndex:
             fresh = snapshot.updated(changes)
             if len(fresh.models) <= self.max_models_per_org:
                 self._orgs[organization_id] = fresh
-        self._known[organization_id] = value
+        # max: a later transaction of this process may have committed (and been accounted for) first.
+        self._known[organization_id] = max(value, self._known.get(organization_id, value))
 
     def invalidate_all(self) -> None:
         for organization_id in list(self._orgs):
