@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.store.rows import ChangeCounterRow
 
-__all__ = ["BUMPS", "CHANNEL", "IDENTITY", "bump", "notification", "parse_notification", "read_all"]
+__all__ = ["BUMPS", "CHANNEL", "IDENTITY", "bump", "parse_notification", "read_all"]
 
 CHANNEL = "modelreg_changes"
 
@@ -35,12 +35,17 @@ commit, this process knows which counter values its own writes produced (store/m
 
 @functools.cache
 def _bump_statement(dialect: str) -> Any:
-    """Built once per dialect: every write runs it, and building it cost more than running it."""
+    """Built once per dialect: every write runs it, and building it cost more than running it. On PostgreSQL
+    the NOTIFY is sent by the same statement (one round trip per bump, not two)."""
     inserted = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ChangeCounterRow)
     statement = inserted.values(name=bindparam("counter"), value=1).on_conflict_do_update(
         index_elements=[ChangeCounterRow.name], set_={"value": ChangeCounterRow.value + 1}
     )
-    return statement.returning(ChangeCounterRow.value)
+    if dialect != "postgresql":
+        return statement.returning(ChangeCounterRow.value)
+    bumped = statement.returning(ChangeCounterRow.value).cte("bumped")
+    payload = func.concat(bindparam("counter"), ":", bumped.c.value)  # name:value (parse_notification)
+    return select(bumped.c.value, func.pg_notify(CHANNEL, payload))
 
 
 async def bump(session: AsyncSession, name: str) -> int:
@@ -51,13 +56,7 @@ async def bump(session: AsyncSession, name: str) -> int:
     value = int((await session.execute(_bump_statement(dialect), {"counter": name})).scalar_one())
     bumps: dict[str, tuple[int, int]] = session.info.setdefault(BUMPS, {})
     bumps[name] = (bumps.get(name, (0, 0))[0] + 1, value)
-    if dialect == "postgresql":
-        await session.execute(select(func.pg_notify(CHANNEL, notification(name, value))))
     return value
-
-
-def notification(name: str, value: int) -> str:
-    return f"{name}:{value}"
 
 
 def parse_notification(payload: str) -> tuple[str, int | None]:
