@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -18,7 +19,8 @@ from conftest import Env, Org, _wipe, app_client, make_settings
 from modelreg.app import create_app
 from modelreg.catalog.load import Catalog
 from modelreg.store import counters
-from modelreg.store.memory import ModelIndex, OrgModels, org_counter
+from modelreg.store.memory import MODEL_BUMPS, ModelIndex, OrgModels, org_counter
+from modelreg.store.views import CHANGED
 
 BOUND = 2.0
 """Seconds a notification may take to reach the other replica on a loaded machine (as tests/test_replicas.py);
@@ -167,6 +169,54 @@ async def test_a_counter_read_older_than_our_own_writes_keeps_the_snapshot(env: 
     assert _snapshot(env, org.organization_id) is updated
     _on_app(env, index.observe, org.organization_id, value + 1)  # someone else wrote
     assert _snapshot(env, org.organization_id) is not updated
+
+
+async def test_transactions_that_finish_out_of_order_keep_the_snapshot_and_the_later_writer(env: Env) -> None:
+    """On PostgreSQL this process's write transactions run concurrently, and the task of the first to commit
+    can resume after the second's: the second is applied ahead (its predecessor is this process's own, still
+    committing), and when the first is applied, a model both wrote keeps the second's version. A first whose
+    commit failed (outcome unknown) leaves a gap nothing would fill: the snapshot is dropped."""
+    org = await env.org()
+    for name in ("x", "y", "untouched"):
+        body = {"model_name": name, "base_model_name": "gpt-4o", "input_cost": 1.0}
+        assert (await env.client.post("/api/models/", json=body, headers=org.headers)).status_code == 201
+    index, organization_id = _index(env), org.organization_id
+    loaded, value = _snapshot(env, organization_id), _counter(env, org)
+    untouched = loaded.by_name["untouched"]
+
+    def written(at: int, **costs: float) -> dict[str, Any]:
+        """session.info of a model write that moved the counter to `at`."""
+        changes = {n: msgspec.structs.replace(loaded.by_name[n], input_cost=c) for n, c in costs.items()}
+        return {
+            counters.BUMPS: {org_counter(organization_id): (1, at)},
+            MODEL_BUMPS: {organization_id: 1},
+            CHANGED: {organization_id: changes},
+        }
+
+    def costs() -> dict[str, float | None]:
+        snapshot = _snapshot(env, organization_id)
+        assert snapshot.by_name["untouched"] is untouched  # never reloaded
+        return {n: snapshot.by_name[n].input_cost for n in ("x", "y")}
+
+    first, second = written(value + 1, x=2.0), written(value + 2, x=3.0, y=3.0)
+    _on_app(env, index.committing, organization_id, first)
+    _on_app(env, index.committing, organization_id, second)
+    _on_app(env, index.committed, organization_id, second)
+    assert costs() == {"x": 3.0, "y": 3.0}
+    assert not _on_app(env, index.observe, organization_id, value + 1)  # their notifications: own values
+    assert not _on_app(env, index.observe, organization_id, value + 2)
+    _on_app(env, index.committed, organization_id, first)
+    assert costs() == {"x": 3.0, "y": 3.0}  # the later writer's x stays
+    assert not _on_app(env, index.observe, organization_id, value + 2)
+
+    third, fourth = written(value + 3, x=4.0), written(value + 4, y=5.0)
+    _on_app(env, index.committing, organization_id, third)
+    _on_app(env, index.committing, organization_id, fourth)
+    _on_app(env, index.committed, organization_id, fourth)
+    assert costs() == {"x": 3.0, "y": 5.0}
+    _on_app(env, index.abandoned, organization_id, third)  # did x change? unknown: dropped
+    assert _snapshot(env, organization_id).by_name["untouched"] is not untouched
+    assert _on_app(env, index.observe, organization_id, value + 5)  # later values are changes again
 
 
 def test_a_notification_carries_the_counters_value_and_a_bare_name_is_still_understood() -> None:
