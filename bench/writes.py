@@ -224,11 +224,16 @@ class Mixed:
     reads: list[float] = field(default_factory=list)
     writes: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    """Requests of the whole run, warm-up included (for the server's CPU per request)."""
 
 
-def mixed_load(port: int, key: str, names: list[str], duration: float, warmup: float) -> tuple[list[Verdict], str]:
+def mixed_load(
+    port: int, key: str, names: list[str], duration: float, warmup: float, pid: int
+) -> tuple[list[Verdict], str]:
     tally = Mixed()
     lock = threading.Lock()
+    cpu_start = cpu_seconds(pid)
     started = time.monotonic()
     measure_from, stop_at = started + warmup, started + warmup + duration
 
@@ -236,7 +241,7 @@ def mixed_load(port: int, key: str, names: list[str], duration: float, warmup: f
         rng = random.Random(client)
         http = Http(port, key)
         mine: list[str] = []
-        serial = 0
+        serial = sent = 0
         reads: list[float] = []
         writes: list[float] = []
         errors: dict[str, int] = {}
@@ -267,22 +272,26 @@ def mixed_load(port: int, key: str, names: list[str], duration: float, warmup: f
                         reads.append(took)
                 if not ok:
                     errors[str(status)] = errors.get(str(status), 0) + 1
+                sent += 1
         finally:
             http.close()
         with lock:
+            tally.sent += sent
             tally.reads.extend(reads)
             tally.writes.extend(writes)
             for what, count in errors.items():
                 tally.errors[what] = tally.errors.get(what, 0) + count
 
     _parallel(CLIENTS, work)
+    cpu = cpu_seconds(pid) - cpu_start
     if tally.errors:
         raise BenchError(f"mixed load: error responses {tally.errors}")
     per_s = len(tally.writes) / duration
     read_p99, write_p99 = percentile(tally.reads, 99), percentile(tally.writes, 99)
     detail = (
         f"m: {len(tally.reads)} reads and {len(tally.writes)} writes in {duration:g} s after {warmup:g} s warm-up; "
-        f"read p50 {_ms(percentile(tally.reads, 50))}, write p50 {_ms(percentile(tally.writes, 50))}"
+        f"read p50 {_ms(percentile(tally.reads, 50))}, write p50 {_ms(percentile(tally.writes, 50))}; "
+        f"server CPU per request {_ms(cpu / max(tally.sent, 1))} (all {tally.sent} of the run, warm-up included)"
     )
     read_ok, write_ok = read_p99 * 1000 < TARGET_READ_P99_MS, write_p99 * 1000 < TARGET_WRITE_P99_MS
     return [
@@ -441,7 +450,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 notes.append(detail)
             if "m" in args.only:
                 print("m: mixed load ...", flush=True)
-                found, detail = mixed_load(port, keys["bench-mixed"], names, args.duration, args.warmup)
+                found, detail = mixed_load(port, keys["bench-mixed"], names, args.duration, args.warmup, pid)
                 verdicts += _shown(found, detail)
                 notes.append(detail)
             if "b" in args.only:
