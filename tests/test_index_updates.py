@@ -201,6 +201,8 @@ async def test_transactions_that_finish_out_of_order_keep_the_snapshot_and_the_l
     first, second = written(value + 1, x=2.0), written(value + 2, x=3.0, y=3.0)
     _on_app(env, index.committing, organization_id, first)
     _on_app(env, index.committing, organization_id, second)
+    # A transaction that rolled back before its commit (its value is reused) releases nothing it did not hold.
+    _on_app(env, index.abandoned, organization_id, written(value + 1, x=9.0))
     _on_app(env, index.committed, organization_id, second)
     assert costs() == {"x": 3.0, "y": 3.0}
     assert not _on_app(env, index.observe, organization_id, value + 1)  # their notifications: own values

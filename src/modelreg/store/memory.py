@@ -29,7 +29,7 @@ import itertools
 import weakref
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -52,6 +52,8 @@ __all__ = ["ORG_COUNTER_PREFIX", "ModelIndex", "OrgModels", "bump_models", "org_
 
 MODEL_BUMPS = "modelreg.model_bumps"
 """session.info key: {organization id: how many of its counter bumps came from bump_models}."""
+HELD = "modelreg.held_values"
+"""session.info key: the values `committing` held back, released by this transaction only (values are reused)."""
 
 
 ORG_COUNTER_PREFIX = "models:"
@@ -276,25 +278,24 @@ class ModelIndex:
         self._drop(organization_id, value)
         return True
 
-    def committing(self, organization_id: str, info: Mapping[str, Any]) -> None:
+    def committing(self, organization_id: str, info: MutableMapping[str, Any]) -> None:
         """Before a write's commit (`info`: its session.info): its counter values are this process's own."""
-        self._ledger.committing(organization_id, _values(organization_id, info))
+        self._ledger.committing(organization_id, info.setdefault(HELD, _values(organization_id, info)))
 
-    def abandoned(self, organization_id: str, info: Mapping[str, Any]) -> None:
+    def abandoned(self, organization_id: str, info: MutableMapping[str, Any]) -> None:
         """The commit failed or its outcome is unknown (a fault): if it landed, the poll or its notification
         drops the snapshot; if later transactions were applied ahead of it, nothing would: dropped now."""
-        values = _values(organization_id, info)
+        values: list[int] = info.pop(HELD, [])
         self._ledger.release(organization_id, values)
         if values and self._ledger.has_ahead(organization_id) and self._ledger.is_change(organization_id, values[-1]):
             self._drop(organization_id, values[-1])
 
-    def committed(self, organization_id: str, info: Mapping[str, Any]) -> None:
-        """After a write transaction on the organization committed (`info`: its session.info): apply its
-        model changes to the snapshot if nothing else can have changed it (module docstring), else drop it.
-        Also when this process's transactions finish out of counter order (store/own_writes.py): dropping
-        then made every read reload for as long as writes kept coming (each commit discards the load)."""
+    def committed(self, organization_id: str, info: MutableMapping[str, Any]) -> None:
+        """After a write transaction on the organization committed (`info`: its session.info): apply its model
+        changes to the snapshot if nothing else can have changed it (module docstring), else drop it; also if
+        transactions finish out of order (store/own_writes.py: dropping made reads reload while writes went on)."""
+        self._ledger.release(organization_id, info.pop(HELD, []))
         values = _values(organization_id, info)
-        self._ledger.release(organization_id, values)
         if not values:
             self.invalidate(organization_id)
             return
@@ -308,9 +309,8 @@ class ModelIndex:
             self._drop(organization_id, value)
             return
         changes: Mapping[str, LLMModel | None] = info.get(CHANGED, {}).get(organization_id, {})
-        newer = self._ledger.written_after(organization_id, value)
-        if newer:
-            changes = {name: model for name, model in changes.items() if name not in newer}
+        newer = self._ledger.written_after(organization_id, value)  # by transactions applied ahead
+        changes = {name: model for name, model in changes.items() if name not in newer}
         fresh = snapshot.updated(changes)
         if len(fresh.models) > self.max_models_per_org:
             self._drop(organization_id, value)
