@@ -44,6 +44,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.gateway
 	$(BIN)/python -m bench.workers
 	$(BIN)/python -m bench.writes
+	$(BIN)/python -m bench.writes --postgres --only m
 	$(BIN)/python -m bench.large_org
 
 bench-gateway: $(DEV_STAMP)

@@ -11,11 +11,15 @@ the other core. Each scenario prints its targets as met or missed with the measu
 - b: `POST /api/v1/models/import` (b1, Open WebUI's form) and `POST /api/models/import/` (b2, Respan's) with
   10,000 models in one request each, into a fresh organization each: seconds;
 - the worker's RSS after the runs (no target).
+
+`--postgres` runs the same scenarios over a throwaway PostgreSQL server (tests/pg_server.py, started as the
+`postgres` user when run as root) instead of SQLite: the targets are SQLite's, printed for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -25,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -220,11 +224,16 @@ class Mixed:
     reads: list[float] = field(default_factory=list)
     writes: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    """Requests of the whole run, warm-up included (for the server's CPU per request)."""
 
 
-def mixed_load(port: int, key: str, names: list[str], duration: float, warmup: float) -> tuple[list[Verdict], str]:
+def mixed_load(
+    port: int, key: str, names: list[str], duration: float, warmup: float, pid: int
+) -> tuple[list[Verdict], str]:
     tally = Mixed()
     lock = threading.Lock()
+    cpu_start = cpu_seconds(pid)
     started = time.monotonic()
     measure_from, stop_at = started + warmup, started + warmup + duration
 
@@ -232,7 +241,7 @@ def mixed_load(port: int, key: str, names: list[str], duration: float, warmup: f
         rng = random.Random(client)
         http = Http(port, key)
         mine: list[str] = []
-        serial = 0
+        serial = sent = 0
         reads: list[float] = []
         writes: list[float] = []
         errors: dict[str, int] = {}
@@ -263,22 +272,26 @@ def mixed_load(port: int, key: str, names: list[str], duration: float, warmup: f
                         reads.append(took)
                 if not ok:
                     errors[str(status)] = errors.get(str(status), 0) + 1
+                sent += 1
         finally:
             http.close()
         with lock:
+            tally.sent += sent
             tally.reads.extend(reads)
             tally.writes.extend(writes)
             for what, count in errors.items():
                 tally.errors[what] = tally.errors.get(what, 0) + count
 
     _parallel(CLIENTS, work)
+    cpu = cpu_seconds(pid) - cpu_start
     if tally.errors:
         raise BenchError(f"mixed load: error responses {tally.errors}")
     per_s = len(tally.writes) / duration
     read_p99, write_p99 = percentile(tally.reads, 99), percentile(tally.writes, 99)
     detail = (
         f"m: {len(tally.reads)} reads and {len(tally.writes)} writes in {duration:g} s after {warmup:g} s warm-up; "
-        f"read p50 {_ms(percentile(tally.reads, 50))}, write p50 {_ms(percentile(tally.writes, 50))}"
+        f"read p50 {_ms(percentile(tally.reads, 50))}, write p50 {_ms(percentile(tally.writes, 50))}; "
+        f"server CPU per request {_ms(cpu / max(tally.sent, 1))} (all {tally.sent} of the run, warm-up included)"
     )
     read_ok, write_ok = read_p99 * 1000 < TARGET_READ_P99_MS, write_p99 * 1000 < TARGET_WRITE_P99_MS
     return [
@@ -366,7 +379,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--only", default="srmb", help="scenarios to run, e.g. 'sm' (default all: srmb)")
     parser.add_argument("--models", type=int, default=MIXED_MODELS, help="models for r and m (default 2,000)")
+    parser.add_argument("--postgres", action="store_true", help="over a throwaway PostgreSQL server instead of SQLite")
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _database_url(postgres: bool, run_dir: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a database on a PostgreSQL server started for the run (the test suite's
+    helper: it needs the dev extras, as the rest of bench/ does)."""
+    if not postgres:
+        yield f"sqlite+aiosqlite:///{run_dir / 'writes.db'}"
+        return
+    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+    from pg_server import running_postgres  # only for --postgres: tests/ is on the path from here on
+
+    with running_postgres() as server:
+        server.create_database("bench_writes")
+        yield server.sqlalchemy_url("bench_writes")
 
 
 def _shown(verdicts: list[Verdict], detail: str = "") -> list[Verdict]:
@@ -381,10 +410,13 @@ def _shown(verdicts: list[Verdict], detail: str = "") -> list[Verdict]:
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     wrk_binary = wrk.ensure_wrk() if "r" in args.only else ""
-    with tempfile.TemporaryDirectory(prefix="modelreg-writes-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="modelreg-writes-") as tmp,
+        _database_url(args.postgres, Path(tmp)) as database_url,
+    ):
         run_dir = Path(tmp)
         env = {
-            "MODELREG_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'writes.db'}",
+            "MODELREG_DATABASE_URL": database_url,
             "MODELREG_SECRET_KEY": SECRET,
             "MODELREG_VAR_DIR": str(run_dir),
         }
@@ -418,7 +450,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 notes.append(detail)
             if "m" in args.only:
                 print("m: mixed load ...", flush=True)
-                found, detail = mixed_load(port, keys["bench-mixed"], names, args.duration, args.warmup)
+                found, detail = mixed_load(port, keys["bench-mixed"], names, args.duration, args.warmup, pid)
                 verdicts += _shown(found, detail)
                 notes.append(detail)
             if "b" in args.only:
@@ -429,7 +461,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                     notes.append(detail)
             rss = servers.rss_mb(pid)
         verdicts.append(Verdict("rss", "worker RSS after the runs (no target)", f"{rss:.0f} MB", None))
-    print("\nwrites (bench/writes.py):")
+    print(f"\nwrites (bench/writes.py{', over PostgreSQL' if args.postgres else ''}):")
     for verdict in verdicts:
         print(verdict.line())
     for note in notes:

@@ -115,15 +115,18 @@ async def _watch_changes(reg: Registry, seen: dict[str, int], wake: asyncio.Even
             for name, value in current.items():
                 if seen.get(name) == value:
                     continue
-                CACHE_RELOADS.labels(name.partition(":")[0]).inc()
+                if name.startswith(ORG_COUNTER_PREFIX):
+                    # Counted only when dropped: this process's own writes move the counter too.
+                    if reg.index.observe(name.removeprefix(ORG_COUNTER_PREFIX), value):
+                        CACHE_RELOADS.labels("models").inc()
+                    continue
+                CACHE_RELOADS.labels(name).inc()
                 if name == counters.IDENTITY:
                     reg.authenticator.invalidate()
                 elif name == counters.CATALOG:
                     await _load_installed_catalog(reg)
                 elif name == counters.USAGE:
                     await reg.meter.load()
-                elif name.startswith(ORG_COUNTER_PREFIX):
-                    reg.index.observe(name.removeprefix(ORG_COUNTER_PREFIX), value)
             seen = current
             if loop.time() - last_flush >= reg.settings.last_used_flush_seconds:
                 last_flush = loop.time()
@@ -258,12 +261,19 @@ def create_app(
         listener = None
         if not reg.db.is_sqlite:
 
-            def on_change(name: str | None) -> None:
-                # Forget at once what can be forgotten without I/O; the watcher reloads the rest.
-                if name == counters.IDENTITY:
+            def on_change(name: str | None, value: int | None) -> None:
+                # Act at once on what needs no I/O; the watcher reloads the rest. An organization's counter
+                # with its value is settled here, by the poll's rule (this process's own writes keep the
+                # snapshot): waking the watcher for it would cost a read of every counter per write.
+                if name is not None and name.startswith(ORG_COUNTER_PREFIX):
+                    organization_id = name.removeprefix(ORG_COUNTER_PREFIX)
+                    if value is not None:
+                        if reg.index.observe(organization_id, value):
+                            CACHE_RELOADS.labels("models").inc()
+                        return
+                    reg.index.invalidate(organization_id)  # a previous version's bare name: value unknown
+                elif name == counters.IDENTITY:
                     reg.authenticator.invalidate()
-                elif name is not None and name.startswith(ORG_COUNTER_PREFIX):
-                    reg.index.invalidate(name.removeprefix(ORG_COUNTER_PREFIX))
                 wake.set()
 
             listener = asyncio.create_task(listen_for_changes(settings.database_url, on_change, reg.db.timeouts))

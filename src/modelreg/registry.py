@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,14 +61,18 @@ class Registry:
     async def writing(self, organization_id: str) -> AsyncIterator[AsyncSession]:
         """A write transaction for one organization; after the commit this process's index applies the
         models it changed, or forgets the organization (store/memory.py, ModelIndex.committed); other
-        processes notice the bumped counter within the poll interval.
+        processes notice the bumped counter within the poll interval (at once on PostgreSQL). The counter
+        value is noted before the commit (ModelIndex.committing): its notification may arrive first.
         A database fault keeps the snapshot: reads go on from memory while the database is away, and if
         the commit did land, the change watcher sees the bumped counter once the database answers."""
+        info: dict[str, Any] = {}
         try:
             async with self.db.write() as session:
                 info = session.info
                 yield session
+                self.index.committing(organization_id, info)
         except BaseException as error:
+            self.index.abandoned(organization_id, info)
             if fault_kind(error) is None:
                 self.index.invalidate(organization_id)
             raise

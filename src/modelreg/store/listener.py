@@ -1,9 +1,11 @@
 """LISTEN for change notifications on PostgreSQL (store/counters.py) and act on them at once.
 
-One dedicated connection per process, outside the pool. Each notification names the counter that moved;
-`on_change(name)` drops what it can right away (app.py) and wakes the change watcher, which reads the
-counters as on every poll. A lost notification (listener reconnecting, database restart) therefore costs
-at most one poll interval, never a missed change.
+One dedicated connection per process, outside the pool. Each notification names the counter that moved and
+its new value (`name:value`, store/counters.py); `on_change(name, value)` acts on it right away (app.py):
+an organization's snapshot goes through the same rule as the poll (store/memory.py, `ModelIndex.observe`),
+so this process's own writes do not drop it; what needs I/O (a catalog, the meter) wakes the change
+watcher, which reads the counters as on every poll. A lost notification (listener reconnecting, database
+restart) therefore costs at most one poll interval, never a missed change.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from modelreg.store.counters import CHANNEL
+from modelreg.store.counters import CHANNEL, parse_notification
 from modelreg.store.database import DatabaseTimeouts
 
 __all__ = ["listen_for_changes"]
@@ -29,11 +31,12 @@ def _dsn(database_url: str) -> str:
 
 
 async def listen_for_changes(
-    database_url: str, on_change: Callable[[str | None], None], timeouts: DatabaseTimeouts
+    database_url: str, on_change: Callable[[str | None, int | None], None], timeouts: DatabaseTimeouts
 ) -> None:
     """Run until cancelled: keep a LISTEN connection open (reconnecting with backoff); call `on_change`
-    with the counter's name on every notification, and with None after every (re)connect (notifications
-    may have been missed meanwhile)."""
+    with the counter's name and new value on every notification (value None: a bare name from a server of
+    the previous version, changed to an unknown value), and with (None, None) after every (re)connect
+    (notifications may have been missed meanwhile)."""
     delay = 0.5
     while True:
         connection: Any = None
@@ -41,8 +44,8 @@ async def listen_for_changes(
             connection = await asyncpg.connect(_dsn(database_url), timeout=timeouts.connect)
             closed = asyncio.Event()
             connection.add_termination_listener(lambda _connection, done=closed: done.set())
-            await connection.add_listener(CHANNEL, lambda *args: on_change(str(args[3])))
-            on_change(None)
+            await connection.add_listener(CHANNEL, lambda *args: on_change(*parse_notification(str(args[3]))))
+            on_change(None, None)
             delay = 0.5
             while not closed.is_set():
                 # A silently dead peer (frozen server, cut network) is noticed by a bounded ping.

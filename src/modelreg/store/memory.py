@@ -9,9 +9,10 @@
   `models:<org>` must have moved by exactly this transaction's own bumps since the value this process
   last accounted for, and every bump must come from a model write (`bump_models`); otherwise (another
   process wrote, a provider or catalog change) the snapshot is dropped and reloaded on next use. Other
-  processes (CLI, other workers or replicas) are noticed through that counter within the poll interval
-  (`observe`). A load that raced with an invalidation or an update is discarded (generation check), so
-  a stale snapshot is never stored.
+  processes (CLI, other workers or replicas) are noticed through that counter (`observe`, store/own_writes.py)
+  within the poll interval, or at once on PostgreSQL, whose notifications carry the counter's value. A load
+  that raced with an invalidation or an update is discarded (generation check), so a stale snapshot is never
+  stored.
 - Organizations with more custom models than `max_models_per_org` are not held in memory: their
   reads go to SQL (to_sql.py), with identical results.
 - Throughput (the organization's measured figures, services/metering.py) is attached to the models of a
@@ -28,7 +29,7 @@ import itertools
 import weakref
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -43,6 +44,7 @@ from modelreg.filters.fields import filter_row
 from modelreg.store import counters
 from modelreg.store.database import Database
 from modelreg.store.model_queries import provider_from_row
+from modelreg.store.own_writes import Ledger, bumped_values
 from modelreg.store.rows import ModelViewRow, ProviderRow
 from modelreg.store.views import CHANGED, model_from_view
 
@@ -50,6 +52,8 @@ __all__ = ["ORG_COUNTER_PREFIX", "ModelIndex", "OrgModels", "bump_models", "org_
 
 MODEL_BUMPS = "modelreg.model_bumps"
 """session.info key: {organization id: how many of its counter bumps came from bump_models}."""
+HELD = "modelreg.held_values"
+"""session.info key: the values `committing` held back, released by this transaction only (values are reused)."""
 
 
 ORG_COUNTER_PREFIX = "models:"
@@ -196,6 +200,10 @@ def _retrieve(task: asyncio.Task[OrgModels]) -> None:
         task.exception()
 
 
+def _values(organization_id: str, info: Mapping[str, Any]) -> list[int]:
+    return bumped_values(info.get(counters.BUMPS, {}), org_counter(organization_id))
+
+
 def _with_throughput(model: LLMModel, figures: Throughput | None) -> LLMModel:
     return model if model.throughput == figures else msgspec.structs.replace(model, throughput=figures)
 
@@ -209,9 +217,7 @@ class ModelIndex:
         self._generation: dict[str, int] = {}
         self._loading: dict[str, tuple[int, asyncio.Task[OrgModels]]] = {}
         """Loads in flight, per organization: (generation they started at, the load)."""
-        self._known: dict[str, int] = {}
-        """Per organization, the value of its change counter that its snapshot here is known to be at least
-        as recent as (set when this process drops the snapshot or applies its own write to it)."""
+        self._ledger = Ledger()  # the counter values this process accounted for
         self._throughput: dict[str, dict[str, Throughput]] = {}
         self.set_catalog(catalog)
 
@@ -264,34 +270,60 @@ class ModelIndex:
         self._generation[organization_id] = self._generation.get(organization_id, 0) + 1
         self._orgs.pop(organization_id, None)
 
-    def observe(self, organization_id: str, value: int) -> None:
-        """The change watcher read the organization's counter: drop the snapshot unless this process has
-        accounted for that value already (its own writes). Counters only grow, and every value up to `_known`
-        is accounted for (applied in place, or the snapshot was dropped): a lower value is a read that
-        overlapped this process's later commits (the watcher reads on a thread while writes go on), not a
-        change. Treating it as one dropped a 2,000-model snapshot about once a poll under steady writes."""
-        known = self._known.get(organization_id)
-        if known is None or value > known:
-            self.invalidate(organization_id)
-            self._known[organization_id] = value
+    def observe(self, organization_id: str, value: int) -> bool:
+        """The organization's counter was read by the change watcher or announced by a notification: drop the
+        snapshot (and say so) unless this process accounted for that value already (store/own_writes.py)."""
+        if not self._ledger.is_change(organization_id, value):
+            return False
+        self._drop(organization_id, value)
+        return True
 
-    def committed(self, organization_id: str, info: Mapping[str, Any]) -> None:
-        """After a write transaction on the organization committed (`info`: its session.info): apply its
-        model changes to the snapshot if nothing else can have changed it (module docstring), else drop it."""
-        bumps: tuple[int, int] | None = info.get(counters.BUMPS, {}).get(org_counter(organization_id))
-        if bumps is None:
+    def committing(self, organization_id: str, info: MutableMapping[str, Any]) -> None:
+        """Before a write's commit (`info`: its session.info): its counter values are this process's own."""
+        self._ledger.committing(organization_id, info.setdefault(HELD, _values(organization_id, info)))
+
+    def abandoned(self, organization_id: str, info: MutableMapping[str, Any]) -> None:
+        """The commit failed or its outcome is unknown (a fault): if it landed, the poll or its notification
+        drops the snapshot; if later transactions were applied ahead of it, nothing would: dropped now."""
+        values: list[int] = info.pop(HELD, [])
+        self._ledger.release(organization_id, values)
+        if values and self._ledger.has_ahead(organization_id) and self._ledger.is_change(organization_id, values[-1]):
+            self._drop(organization_id, values[-1])
+
+    def committed(self, organization_id: str, info: MutableMapping[str, Any]) -> None:
+        """After a write transaction on the organization committed (`info`: its session.info): apply its model
+        changes to the snapshot if nothing else can have changed it (module docstring), else drop it; also if
+        transactions finish out of order (store/own_writes.py: dropping made reads reload while writes went on)."""
+        self._ledger.release(organization_id, info.pop(HELD, []))
+        values = _values(organization_id, info)
+        if not values:
             self.invalidate(organization_id)
             return
-        count, value = bumps
-        changes = info.get(CHANGED, {}).get(organization_id, {})
+        first, value = values[0] - 1, values[-1]  # the counter before and after this transaction's bumps
         snapshot = self._orgs.get(organization_id)
-        own = count == info.get(MODEL_BUMPS, {}).get(organization_id, 0)
+        in_order = self._ledger.in_order(organization_id, first)
+        ahead = not in_order and self._ledger.can_go_ahead(organization_id, first)
+        own = len(values) == info.get(MODEL_BUMPS, {}).get(organization_id, 0)
         self.invalidate(organization_id)  # also discards loads in flight: they may have read the old state
-        if own and snapshot is not None and snapshot.in_memory and self._known.get(organization_id) == value - count:
-            fresh = snapshot.updated(changes)
-            if len(fresh.models) <= self.max_models_per_org:
-                self._orgs[organization_id] = fresh
-        self._known[organization_id] = value
+        if not (own and snapshot is not None and snapshot.in_memory and (in_order or ahead)):
+            self._drop(organization_id, value)
+            return
+        changes: Mapping[str, LLMModel | None] = info.get(CHANGED, {}).get(organization_id, {})
+        newer = self._ledger.written_after(organization_id, value)  # by transactions applied ahead
+        changes = {name: model for name, model in changes.items() if name not in newer}
+        fresh = snapshot.updated(changes)
+        if len(fresh.models) > self.max_models_per_org:
+            self._drop(organization_id, value)
+            return
+        self._orgs[organization_id] = fresh
+        if ahead:
+            self._ledger.went_ahead(organization_id, first, value, changes)
+        else:
+            self._ledger.applied(organization_id, value)
+
+    def _drop(self, organization_id: str, value: int) -> None:
+        self.invalidate(organization_id)
+        self._ledger.dropped(organization_id, value)
 
     def invalidate_all(self) -> None:
         for organization_id in list(self._orgs):
