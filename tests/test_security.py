@@ -631,16 +631,22 @@ async def listing_env(request: pytest.FixtureRequest, database_url: str, catalog
     async with app_client(database_url, catalog, **overrides) as client:
         env = ListingEnv(client, database_url)
         env.expect_sql, env.sql_runs = request.param == "sql", 0
-        # Count the SQL-path listings (paged or streamed, both build an order of names there), to show which path
-        # served the test (a plain wrapper, no DB access here: the app runs on the test client's own event loop).
+        # Count the SQL-path listings (paged, or streamed in another order than by name: an order of names;
+        # streamed by name: keyset batches), to show which path served the test (plain wrappers, no DB access
+        # here: the app runs on the test client's own event loop).
         listing = client.app.state.registry.listing
-        sql_order = listing._order
+        sql_order, by_name = listing._order, listing._sql.by_name
 
         async def counting_order(*args: Any, **kwargs: Any) -> Any:
             env.sql_runs += 1
             return await sql_order(*args, **kwargs)
 
+        async def counting_by_name(*args: Any, **kwargs: Any) -> Any:
+            env.sql_runs += 1
+            return await by_name(*args, **kwargs)
+
         listing._order = counting_order
+        listing._sql.by_name = counting_by_name
         yield env
     await _wipe(database_url)
 
