@@ -366,15 +366,3 @@ async def test_an_abandoned_call_never_hands_its_answer_to_the_next(serve: Serve
     await asyncio.sleep(0.3)
     assert await call(client, server) == b"right answer"
     assert server.connections == 3
-
-
-def test_the_pool_key_follows_the_checked_addresses() -> None:
-    """The connection's address (kept per host while its checked addresses are the same) changes as soon as a
-    new resolution is checked: a call never goes to an address that is no longer the checked one."""
-    upstream = UpstreamClient(UpstreamPolicy(["127.0.0.0/8"]))
-    target = upstream._target("http://127.0.0.1:8000/v1")
-    checked = [ipaddress.ip_address("127.0.0.1")]
-    key = upstream._pool_key(target, checked)
-    assert key == ("127.0.0.1", 8000, None)
-    assert upstream._pool_key(target, checked) is key
-    assert upstream._pool_key(target, [ipaddress.ip_address("127.0.0.2")]) == ("127.0.0.2", 8000, None)

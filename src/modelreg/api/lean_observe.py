@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import Token
 
 from modelreg.api.metrics import RequestMetrics
 from modelreg.api.request_id import access_log
@@ -20,19 +19,10 @@ __all__ = ["Observed", "Observer"]
 class Observed:
     """One request: its id header (to send) and the status the lean path sent (500 until it says)."""
 
-    __slots__ = ("label", "method", "path", "request_id", "started", "status", "token")
+    __slots__ = ("request_id", "status")
 
-    def __init__(
-        self,
-        method: str,
-        label: str,
-        path: str,
-        request_id: tuple[bytes, bytes],
-        token: Token[str | None],
-        started: float,
-    ) -> None:
-        self.method, self.label, self.path = method, label, path
-        self.request_id, self.token, self.started = request_id, token, started
+    def __init__(self, request_id: tuple[bytes, bytes]) -> None:
+        self.request_id = request_id
         self.status = 500
 
 
@@ -41,37 +31,23 @@ class Observer:
         self._metrics = RequestMetrics() if metrics else None
         self._access_log = access_log
 
-    def start(self, method: str, label: str, path: str, incoming_id: str | None) -> Observed:
-        """`label`: the route as the metrics name it (a path template); `path`: as the access log names it.
-        Every `start` is followed by one `finish` (in a `finally`); the gateway's hot path calls the two
-        itself rather than through `request` (a generator-based context manager costs a few µs per call)."""
-        started = time.perf_counter()
-        request_id = request_id_from(incoming_id)
-        token = REQUEST_ID.set(request_id)
-        if self._metrics is not None:
-            self._metrics.started(method, label)
-        return Observed(method, label, path, (b"x-request-id", request_id.encode()), token, started)
-
-    def finish(self, observed: Observed) -> None:
-        seconds = time.perf_counter() - observed.started
-        if self._metrics is not None:
-            self._metrics.finished(observed.method, observed.label, observed.status, seconds)
-        if self._access_log:
-            duration_ms = round(seconds * 1000, 2)
-            extra = {
-                "method": observed.method,
-                "path": observed.path,
-                "status": observed.status,
-                "duration_ms": duration_ms,
-            }
-            access_log.info("request", extra=extra)
-        REQUEST_ID.reset(observed.token)
-
     @contextmanager
     def request(self, method: str, label: str, path: str, incoming_id: str | None) -> Iterator[Observed]:
-        """`start` and `finish` around a block."""
-        observed = self.start(method, label, path, incoming_id)
+        """`label`: the route as the metrics name it (a path template); `path`: as the access log names it."""
+        metrics, started = self._metrics, time.perf_counter()
+        request_id = request_id_from(incoming_id)
+        token = REQUEST_ID.set(request_id)
+        if metrics is not None:
+            metrics.started(method, label)
+        observed = Observed((b"x-request-id", request_id.encode()))
         try:
             yield observed
         finally:
-            self.finish(observed)
+            seconds = time.perf_counter() - started
+            if metrics is not None:
+                metrics.finished(method, label, observed.status, seconds)
+            if self._access_log:
+                duration_ms = round(seconds * 1000, 2)
+                extra = {"method": method, "path": path, "status": observed.status, "duration_ms": duration_ms}
+                access_log.info("request", extra=extra)
+            REQUEST_ID.reset(token)

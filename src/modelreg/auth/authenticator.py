@@ -53,8 +53,7 @@ class Authenticator:
         self._keys: dict[str, _CachedKey] = {}
         self._unknown_prefixes: set[str] = set()
         self._users: dict[str, Principal | None] = {}
-        self._last_used: dict[str, float] = {}
-        """key id -> unix time of its last use (a float per request; the datetime is built at the flush)."""
+        self._last_used: dict[str, datetime] = {}
         self._loading: dict[str, asyncio.Future[_CachedKey]] = {}
 
     def invalidate(self) -> None:
@@ -100,7 +99,7 @@ class Authenticator:
             raise AuthenticationFailed()
         if cached.expires_at is not None and time.time() >= cached.expires_at:
             raise AuthenticationFailed()
-        self._last_used[cached.key_id] = time.time()
+        self._last_used[cached.key_id] = datetime.now(UTC)
         return cached.principal
 
     async def _reload_key(self, prefix: str, cached: _CachedKey | None) -> _CachedKey:
@@ -176,8 +175,7 @@ class Authenticator:
         try:
             async with self._db.write() as session:
                 for key_id, when in pending.items():
-                    used_at = datetime.fromtimestamp(when, UTC)
-                    await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=used_at))
+                    await session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when))
         except BaseException:
             self._last_used = {**pending, **self._last_used}  # retried on the next flush
             raise

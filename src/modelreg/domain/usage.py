@@ -65,15 +65,16 @@ def token_usage(usage: Any) -> TokenUsage | None:
 def call_cost(model: LLMModel, usage: TokenUsage) -> float | None:
     """USD for these tokens at the model's resolved prices, in the tier the prompt falls in
     (domain/pricing.py); None when the model has no price."""
-    prices: Prices | LLMModel = model  # no tiers (the usual case): the model's own prices, no Prices built per call
-    if model.pricing_tiers:
-        base = Prices(
+    prices = prices_for(
+        Prices(
             input_cost=model.input_cost,
             output_cost=model.output_cost,
             cache_hit_input_cost=model.cache_hit_input_cost,
             cache_creation_input_cost=model.cache_creation_input_cost,
-        )
-        prices = prices_for(base, model.pricing_tiers, usage.prompt_tokens)
+        ),
+        model.pricing_tiers,
+        usage.prompt_tokens,
+    )
     input_cost = prices.input_cost
     if input_cost is None or (usage.completion_tokens and prices.output_cost is None):
         return None

@@ -93,13 +93,7 @@ class Connection(asyncio.Protocol):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if self._complete:
                 return b""
-            # _wait() inlined: this runs once per network chunk of a stream
-            if self._error is not None:
-                raise self._error
-            waiter = self._waiter = self._pool.loop.create_future()
-            await waiter
-            if self._error is not None and not self._chunks:
-                raise self._error
+            await self._wait()
 
     @property
     def at_end(self) -> bool:
@@ -246,15 +240,6 @@ class Pool:
     def loop(self) -> asyncio.AbstractEventLoop:
         assert self._loop is not None
         return self._loop
-
-    def idle(self, key: PoolKey, loop: asyncio.AbstractEventLoop) -> Connection | None:
-        """An idle connection for `key` that is still fresh, without waiting; None when `connect` must be awaited."""
-        idle = self._idle.get(key)
-        if idle and loop is self._loop:
-            connection = idle[-1]
-            if loop.time() - connection.idle_since < self._keepalive:
-                return idle.pop()
-        return None
 
     async def connect(
         self, key: PoolKey, tls: ssl.SSLContext | None, deadline: float, connect_timeout: float

@@ -87,14 +87,11 @@ def usage_of_body(content: bytes) -> TokenUsage | None:
 def _has_token(chunk: _Chunk) -> bool:
     if chunk.type is not None:  # Responses API: the first output delta
         return chunk.type.endswith(".delta") and bool(chunk.delta)
-    for choice in chunk.choices or ():
+    for choice in chunk.choices or []:
         delta = choice.delta
-        if isinstance(delta, dict):
-            for key, value in delta.items():
-                if value and key != "role":
-                    return True
-        text = choice.text
-        if isinstance(text, str) and text:
+        if isinstance(delta, dict) and any(value for key, value in delta.items() if key != "role"):
+            return True
+        if isinstance(choice.text, str) and choice.text:
             return True
     return False
 

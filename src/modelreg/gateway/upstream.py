@@ -17,13 +17,12 @@ import asyncio
 import functools
 import ssl
 import time
-from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from modelreg.gateway.http1 import Connection, Pool, PoolKey, UpstreamTimeout, UpstreamUnreachable
+from modelreg.gateway.http1 import Connection, Pool, UpstreamTimeout, UpstreamUnreachable
 from modelreg.gateway.ssrf import IPAddress, UpstreamPolicy
 
 __all__ = ["Timeout", "UpstreamClient", "UpstreamResponse", "UpstreamTimeout", "UpstreamUnreachable", "timeout_for"]
@@ -63,24 +62,20 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         """The whole body; the connection goes back to the pool."""
-        connection = self._connection
-        if connection is None:
-            return b""
         chunks: list[bytes] = []
         try:
-            while chunk := await connection.read_chunk():
+            while chunk := await self.read_chunk():
                 chunks.append(chunk)
         finally:
             self.close()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def read_chunk(self) -> Awaitable[bytes]:
+    async def read_chunk(self) -> bytes:
         """The next piece of the body as it arrives (decompressed, should an upstream compress anyway); b""
-        at its end. A plain call returning the connection's own awaitable (no coroutine of its own, no async
-        iterator): a stream pays it once per network chunk."""
+        at its end. A plain call, not an async iterator: a stream pays it once per network chunk."""
         if self._connection is None:
-            return _nothing()
-        return self._connection.read_chunk()
+            return b""
+        return await self._connection.read_chunk()
 
     @property
     def complete(self) -> bool:
@@ -93,10 +88,6 @@ class UpstreamResponse:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.done()
-
-
-async def _nothing() -> bytes:
-    return b""
 
 
 @functools.cache
@@ -113,7 +104,6 @@ class UpstreamClient:
         self._tls = _default_tls()
         self._targets: dict[str, _Target] = {}
         self._resolved: dict[tuple[str, int], tuple[list[IPAddress], float]] = {}
-        self._pool_keys: dict[tuple[str, int, bool], tuple[list[IPAddress], PoolKey]] = {}
 
     async def close(self) -> None:
         await self._pool.close()
@@ -129,19 +119,17 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Any method, through the same SSRF guard (checked, pinned addresses; no redirects)."""
         target = self._target(base_url)
-        key = self._pool_key(target, await self._addresses(target.host, target.port))
+        pinned = (await self._addresses(target.host, target.port))[0]
         head = target.head(method, path)
         if api_key:
             if not api_key.isprintable():  # a line break would end the header: refused as aiohttp did
                 raise UpstreamUnreachable()
             head += b"Authorization: Bearer " + api_key.encode() + b"\r\n"
         data = head + b"\r\n" if body is None else b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+        key = (str(pinned), target.port, target.host if target.tls else None)
         pool = self._pool
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout.total
-        connection = pool.idle(key, loop) or await pool.connect(
-            key, self._tls if target.tls else None, deadline, timeout.connect
-        )
+        deadline = asyncio.get_running_loop().time() + timeout.total
+        connection = await pool.connect(key, self._tls if target.tls else None, deadline, timeout.connect)
         try:
             connection.send(data, deadline)
             await connection.head()
@@ -149,19 +137,6 @@ class UpstreamClient:
             connection.close()
             raise
         return UpstreamResponse(connection)
-
-    def _pool_key(self, target: _Target, addresses: list[IPAddress]) -> PoolKey:
-        """Where the call goes: the first checked address (as text), the port and the TLS server name; kept
-        while the checked addresses are the same list (formatting an address costs a few µs per call)."""
-        cache_key = (target.host, target.port, target.tls)
-        cached = self._pool_keys.get(cache_key)
-        if cached is not None and cached[0] is addresses:
-            return cached[1]
-        if len(self._pool_keys) >= _CACHE_LIMIT:
-            self._pool_keys.clear()
-        key = (str(addresses[0]), target.port, target.host if target.tls else None)
-        self._pool_keys[cache_key] = (addresses, key)
-        return key
 
     def _target(self, base_url: str) -> _Target:
         target = self._targets.get(base_url)

@@ -75,72 +75,53 @@ class LeanGateway:
         self._cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = HOT_ROUTES.get(scope["path"])
-        if route is None or scope.get("method") != "POST":
+        if scope["path"] in HOT_ROUTES and scope.get("method") == "POST" and self._takes(scope):
+            await self._call(scope, receive, send)
+        else:
             await self.litestar(scope, receive, send)
-            return
-        # One pass over the headers: what the call needs, and whether Litestar must answer instead.
-        authorization = content_type = incoming = None
-        length: int | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if authorization is None:
-                    authorization = value.decode("latin-1")
-            elif name == b"content-type":
-                if content_type is None:
-                    content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                if not value.isdigit():
-                    await self.litestar(scope, receive, send)  # Litestar's 400 for it
-                    return
-                if length is None:
-                    length = int(value)
-            elif name == b"x-request-id":
-                if incoming is None:
-                    incoming = value.decode("latin-1")
-            elif name == b"origin" and self._cors:
-                await self.litestar(scope, receive, send)  # the CORS middleware answers it
-                return
-        path: str = scope["path"]
-        reg = self._registry()
-        observed = self._observer.start("POST", path, path, incoming)
-        try:
-            observed.status = await self._answer(
-                reg, route, receive, send, authorization, content_type, length, observed.request_id
-            )
-        finally:
-            self._observer.finish(observed)
 
-    async def _answer(
-        self,
-        reg: Registry,
-        route: tuple[str, type[Any]],
-        receive: Receive,
-        send: Send,
-        authorization: str | None,
-        content_type: str | None,
-        length: int | None,
-        request_id: tuple[bytes, bytes],
-    ) -> int:
+    def _takes(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and not value.isdigit():
+                return False  # Litestar's 400 for it
+            if name == b"origin" and self._cors:
+                return False
+        return True
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
+        with self._observer.request("POST", path, path, incoming) as observed:
+            observed.status = await self._answer(scope, receive, send, observed.request_id)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: tuple[bytes, bytes]) -> int:
         """Serves the call; returns the status sent."""
-        upstream_path, shape = route
+        upstream_path, shape = HOT_ROUTES[scope["path"]]
+        authorization = content_type = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+            elif name == b"content-length" and length is None:
+                length = int(value)
 
         async def read_body() -> bytes:
             return await self._read_body(receive, length)
 
         try:
-            answer = await forward(reg, authorization, content_type, read_body, upstream_path, shape)
+            answer = await forward(self._registry(), authorization, content_type, read_body, upstream_path, shape)
         except _Disconnected:
             return 499  # nobody to answer (nginx's code for it, in the metrics only)
         except Exception as exc:  # noqa: BLE001 - every error is an OpenAI-shaped answer (calls.error_of)
             status, body, headers = error_of(exc)
             extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
-            await self._whole(reg, send, status, "application/json", msgspec.json.encode(body), [*extra, request_id])
+            await self._whole(send, status, "application/json", msgspec.json.encode(body), [*extra, request_id])
             return status
         if answer.events is not None:
-            await self._stream(reg, receive, send, answer, request_id)
+            await self._stream(receive, send, answer, request_id)
         else:
-            await self._whole(reg, send, answer.status, answer.media_type, answer.content, [request_id])
+            await self._whole(send, answer.status, answer.media_type, answer.content, [request_id])
         return answer.status
 
     async def _read_body(self, receive: Receive, length: int | None) -> bytes:
@@ -162,33 +143,28 @@ class LeanGateway:
             elif message["type"] == "http.disconnect":
                 raise _Disconnected
 
+    def _stale(self, status: int) -> bool:
+        return self._registry().db.health.down and status < 400
+
     async def _whole(
-        self,
-        reg: Registry,
-        send: Send,
-        status: int,
-        media_type: str,
-        content: bytes,
-        headers: list[tuple[bytes, bytes]],
+        self, send: Send, status: int, media_type: str, content: bytes, headers: list[tuple[bytes, bytes]]
     ) -> None:
         request_id = headers.pop()
         if status in _NO_BODY or status < 200:
             content = b""
         else:
             headers += [(b"content-type", _media_type(media_type)), (b"content-length", str(len(content)).encode())]
-        if status < 400 and reg.db.health.down:
+        if self._stale(status):
             headers.append(STALE_HEADER)
         headers.append(request_id)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content, "more_body": False})
 
-    async def _stream(
-        self, reg: Registry, receive: Receive, send: Send, answer: Answer, request_id: tuple[bytes, bytes]
-    ) -> None:
+    async def _stream(self, receive: Receive, send: Send, answer: Answer, request_id: tuple[bytes, bytes]) -> None:
         """The events as they come; a client that goes away (http.disconnect) cancels the relay at once, which
         closes the upstream connection and measures the call as cancelled (calls._relay)."""
         headers = [(b"cache-control", b"no-cache"), (b"content-type", _media_type("text/event-stream"))]
-        if reg.db.health.down:
+        if self._stale(200):
             headers.append(STALE_HEADER)
         headers.append(request_id)
         events = answer.events
