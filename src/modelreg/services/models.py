@@ -6,6 +6,9 @@ Rules enforced here, whichever dialect calls:
 - base_model_name must name a model the caller can read; it is stored canonical (`gpt-4o` is kept as
   `openai/gpt-4o`), and the chain may not loop;
 - a model needs a way to be called: a custom provider, or a base whose provider is used.
+
+Over 400 lines on purpose: the write rules (`ModelService._write`) and what they read (`Lookups`) are one
+unit, shared by single writes and imports (services/model_import.py); split, the rules would be in two places.
 """
 
 from __future__ import annotations
