@@ -22,17 +22,26 @@ def database_url(sqlite_url: str) -> str:
 
 @contextmanager
 def _statements(env: Env) -> Iterator[list[str]]:
+    """The statements of the one write transaction that touched custom_models while the block ran. The
+    writer runs one transaction at a time, each opened by a BEGIN; a background flush that happens to run in
+    the block (the keys' last use, the meter) is a transaction of its own, left out."""
     engine = env.client.app.state.registry.db.write_engine.sync_engine
+    transactions: list[list[str]] = []
     seen: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()[:3]))
+        if statement.lstrip().upper().startswith("BEGIN") or not transactions:
+            transactions.append([])
+        transactions[-1].append(statement)
 
     event.listen(engine, "before_cursor_execute", before)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", before)
+    writes = [t for t in transactions if any("custom_models" in statement for statement in t)]
+    assert len(writes) == 1, transactions
+    seen.extend(" ".join(statement.split()[:3]) for statement in writes[0])
 
 
 async def test_single_writes_run_a_fixed_few_statements(env: Env) -> None:
