@@ -25,7 +25,7 @@ from functools import total_ordering
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.domain.llm_model import LLMModel
@@ -38,7 +38,7 @@ from modelreg.store.memory import ModelIndex, OrgModels, org_counter
 from modelreg.store.rows import ChangeCounterRow, ModelViewRow
 from modelreg.store.views import model_from_view
 
-__all__ = ["FETCH_BATCH", "STREAM_BATCH", "Entry", "MergePosition", "Order", "SqlOrders"]
+__all__ = ["FETCH_BATCH", "STREAM_BATCH", "Entry", "MergePosition", "Order", "SqlOrders", "keyset_batch"]
 
 Entry = tuple[dict[str, Any], LLMModel]
 Item = Entry | str
@@ -291,17 +291,11 @@ class SqlOrders:
         created or deleted ahead of the stream's position shows or is gone, one behind it does not, and
         no name is listed twice (the key is the name)."""
         dialect = self._db.read_engine.dialect.name
-        name = ModelViewRow.model_name.collate("C") if dialect == "postgresql" else ModelViewRow.model_name
-        scope = (
-            (ModelViewRow.organization_id == principal.organization_id)
-            & readable_sql(principal)
-            & to_sql(tree, dialect)
-        )
-        query = select(_VIEWS).where(scope).order_by(name.desc() if descending else name.asc()).limit(batch)
+        scope = _scope(principal, tree, dialect)
 
         async def read(session: AsyncSession, after: str | None) -> list[LLMModel]:
             figures, catalog = snapshot.throughput, self._index.catalog
-            keyed = query if after is None else query.where(name < after if descending else name > after)
+            keyed = keyset_batch(scope, dialect, descending, batch, after)
             return [model_from_view(row, catalog, figures.get(row.model_name)) for row in await session.execute(keyed)]
 
         async with self._db.read() as session:
@@ -334,6 +328,21 @@ class SqlOrders:
                     models = await read(session, models[-1].name)
 
         return len(builtins) + custom, batches()
+
+
+def _scope(principal: Principal, tree: Bundle, dialect: str) -> ColumnElement[bool]:
+    """The view rows of the principal's organization that it may read and `tree` matches."""
+    return (ModelViewRow.organization_id == principal.organization_id) & readable_sql(principal) & to_sql(tree, dialect)
+
+
+def keyset_batch(
+    scope: ColumnElement[bool], dialect: str, descending: bool, batch: int, after: str | None
+) -> Select[Any]:
+    """One batch of a stream by name: the next `batch` rows of `scope` after the name `after` (None: the
+    first). On PostgreSQL names compare by code point (`COLLATE "C"`, served by migration 0011's index)."""
+    name = ModelViewRow.model_name.collate("C") if dialect == "postgresql" else ModelViewRow.model_name
+    query = select(_VIEWS).where(scope).order_by(name.desc() if descending else name.asc()).limit(batch)
+    return query if after is None else query.where(name < after if descending else name > after)
 
 
 async def _counter(session: AsyncSession, principal: Principal) -> int | None:
